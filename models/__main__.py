@@ -1,0 +1,124 @@
+"""Command line: ``python -m models list|predict|evaluate|train``.
+
+Errors meant for the user (bad id, empty text, missing data or assets) print one line on stderr
+and exit with status 2; anything else is a bug and keeps its traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+
+from models import registry
+from models.base import LensError
+from models.io import atomic_write_json, read_json
+
+VERSIONED_PACKAGES = ("tensorflow-cpu", "keras", "transformers", "numpy")
+
+
+def package_versions() -> dict[str, str]:
+    versions = {"python": platform.python_version()}
+    for name in VERSIONED_PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m models", description="Attention Lens models")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("list", help="one model id per line with its description")
+
+    predict = commands.add_parser("predict", help="predict and report attention shapes")
+    predict.add_argument("--model", required=True)
+    predict.add_argument("texts", nargs="+", metavar="TEXT")
+    predict.add_argument("--json", action="store_true", help="one JSON object per line per text")
+
+    evaluate = commands.add_parser("evaluate", help="accuracy on the model's test set")
+    evaluate.add_argument("--model", required=True)
+    evaluate.add_argument("--json", action="store_true")
+    evaluate.add_argument("--data", help="folder holding the CSVs (default: $AG_NEWS_DIR, ../shared/data/ag_news)")
+    evaluate.add_argument("--limit", type=int, help="evaluate only the first N test rows")
+    evaluate.add_argument("--assets", type=Path, help="load the model from this folder instead of assets/ID")
+    evaluate.add_argument("--write-metrics", action="store_true", help="write ASSETS/metrics.json (the shipped figure)")
+
+    train = commands.add_parser("train", help="train and save weights to assets/ID (or --out)")
+    train.add_argument("model")
+    train.add_argument("--data")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--limit", type=int, help="use only the first N training rows")
+    train.add_argument("--out", type=Path, help="folder for the trained files (default: assets/ID)")
+    return parser
+
+
+def _list() -> None:
+    for model_id, description in registry.available().items():
+        print(f"{model_id}\t{description}")
+
+
+def _predict(args: argparse.Namespace) -> None:
+    model = registry.load(args.model)
+    for prediction in model.predict_batch(args.texts):
+        if args.json:
+            print(json.dumps(prediction.to_json_dict(), ensure_ascii=False))
+            continue
+        if prediction.is_seq2seq:
+            print(f"output: {prediction.output}")
+        else:
+            ranked = sorted(zip(prediction.labels, prediction.probs), key=lambda pair: -pair[1])
+            print("  ".join(f"{label} {prob:.3f}" for label, prob in ranked))
+        print(f"  tokens: {' '.join(prediction.source_tokens)}")
+        print(f"  attention (layers, heads, target, source): {prediction.attentions.shape}")
+        if prediction.dropped_tokens:
+            print(f"  note: {prediction.dropped_tokens} tokens beyond the model's limit were dropped")
+
+
+def _evaluate(args: argparse.Namespace) -> None:
+    found = registry.entry(args.model)
+    asset_dir = args.assets or found.asset_dir
+    model = registry.load(args.model, asset_dir)
+    report = {"model": args.model, **found.family().evaluate(model, data_dir=args.data, limit=args.limit)}
+    if args.write_metrics:
+        if args.limit is not None:
+            raise LensError("--write-metrics needs the whole test set: drop --limit")
+        training = read_json(asset_dir / "training.json", f"run `python -m models train {args.model}`")
+        metrics = {**report, "training": training, "evaluated": dt.date.today().isoformat(), "versions": package_versions()}
+        atomic_write_json(asset_dir / "metrics.json", metrics)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        print(f"{args.model}: accuracy {report['accuracy']:.4f} on {report['n']} examples")
+        for name, value in report.get("per_class", {}).items():
+            print(f"  {name:10s} {value}")
+
+
+def _train(args: argparse.Namespace) -> None:
+    found = registry.entry(args.model)
+    out_dir = args.out or found.asset_dir
+    summary = found.family().train(args.model, data_dir=args.data, epochs=args.epochs, limit=args.limit, out_dir=out_dir)
+    summary = {**summary, "trained": dt.date.today().isoformat(), "versions": package_versions()}
+    atomic_write_json(Path(out_dir) / "training.json", summary)
+    print(f"saved {args.model} to {out_dir}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    handlers = {"list": lambda _: _list(), "predict": _predict, "evaluate": _evaluate, "train": _train}
+    try:
+        handlers[args.command](args)
+    except LensError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,85 @@
+"""The small interface every model wrapper implements, and the errors it may raise."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from models.contract import Prediction
+
+# Tokenising megabytes of pasted text would stall a shared classroom server for everyone;
+# no model here reads more than 512 tokens anyway.
+MAX_INPUT_CHARS = 20_000
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+ASSETS_DIR = REPO_ROOT / "assets"
+
+
+class LensError(Exception):
+    """An error whose message is meant for the user: shown as one line, never as a traceback."""
+
+
+class InputError(LensError):
+    """The text given to a model cannot be used (empty, too long)."""
+
+
+class AssetError(LensError):
+    """A shipped file (weights, vocabulary, metrics) is missing or unreadable."""
+
+    def __init__(self, path: Path, problem: str, remedy: str):
+        super().__init__(f"{_display_path(path)} {problem}; {remedy}")
+        self.path = path
+
+
+class UnknownModelError(LensError):
+    """No model is registered under the requested id."""
+
+
+def _display_path(path: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def check_text(text: object) -> str:
+    """Return ``text`` if a model can read it, else raise InputError saying why."""
+    if not isinstance(text, str):
+        raise InputError(f"expected text, got {type(text).__name__}")
+    if not text.strip():
+        raise InputError("the text is empty: type a sentence to see what the model attends to")
+    if len(text) > MAX_INPUT_CHARS:
+        raise InputError(f"the text has {len(text):,} characters; the limit is {MAX_INPUT_CHARS:,}")
+    return text
+
+
+class AttentionModel(ABC):
+    """A loaded model that returns predictions together with its attention weights.
+
+    Subclasses set ``model_id``, ``kind`` ("classifier" or "seq2seq"), ``labels`` and
+    ``max_tokens`` and implement ``_predict_checked``; input checking lives here once.
+    """
+
+    model_id: str
+    kind: str
+    labels: tuple[str, ...]
+    max_tokens: int
+
+    def predict(self, text: str) -> Prediction:
+        return self.predict_batch([text])[0]
+
+    def predict_batch(self, texts: Sequence[str]) -> list[Prediction]:
+        checked = [check_text(t) for t in texts]
+        return self._predict_checked(checked) if checked else []
+
+    def predict_probs(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
+        """Class probabilities only, (n, len(labels)); subclasses may skip attention work here."""
+        rows = [p.probs for start in range(0, len(texts), batch_size) for p in self.predict_batch(texts[start : start + batch_size])]
+        return np.stack(rows) if rows else np.zeros((0, len(self.labels)), dtype=np.float32)
+
+    @abstractmethod
+    def _predict_checked(self, texts: list[str]) -> list[Prediction]:
+        """Predict for texts that already passed ``check_text``."""

@@ -1,0 +1,132 @@
+"""The one data contract every model in Attention Lens returns.
+
+Framework-free on purpose: the app, the visualisations and the tests only ever see numpy arrays
+and tuples of strings, never a TensorFlow tensor, so a new model family plugs in by producing a
+``Prediction`` and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+# Softmax outputs of float32 models drift by a few ulps per row; anything beyond this is a bug.
+ROW_SUM_TOLERANCE = 1e-4
+PROB_SUM_TOLERANCE = 1e-4
+
+
+class ContractError(ValueError):
+    """A model produced a Prediction that breaks the contract (a bug in the model wrapper)."""
+
+
+@dataclass(frozen=True)
+class Prediction:
+    """What a model says about one input text, with the attention it used to say it.
+
+    Attributes:
+        model: registry id of the model that produced it.
+        labels: class names, in the order of ``probs`` (empty for sequence-to-sequence models).
+        probs: float array of shape (len(labels),) summing to 1 (empty for seq2seq).
+        source_tokens: the tokens attended *to* (keys), one per column of each attention matrix.
+        target_tokens: the tokens attending (queries), one per row; equal to ``source_tokens``
+            for self-attention, generated characters for seq2seq, one learned query for a
+            pooled RNN classifier.
+        attentions: float32 array (layers, heads, target_len, source_len) over real tokens only
+            (padding removed); every row is a probability distribution over the source tokens.
+        output: generated text for seq2seq models, ``None`` for classifiers.
+        source_special / target_special: which tokens are special markers ([CLS], [SEP], </s>)
+            so that views can hide them; all False when a model has none.
+        dropped_tokens: how many input tokens were cut off because the text exceeded the model's
+            maximum length (the attentions cover only what the model actually saw).
+        notes: plain-language remarks the model wants the user to read next to its output
+            (for example that a date model was given something that is not a date).
+    """
+
+    model: str
+    labels: tuple[str, ...]
+    probs: np.ndarray
+    source_tokens: tuple[str, ...]
+    target_tokens: tuple[str, ...]
+    attentions: np.ndarray
+    output: str | None = None
+    source_special: tuple[bool, ...] = field(default=())
+    target_special: tuple[bool, ...] = field(default=())
+    dropped_tokens: int = 0
+    notes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        # Frozen dataclass: normalise through object.__setattr__ once, then validate.
+        set_ = object.__setattr__
+        set_(self, "labels", tuple(self.labels))
+        set_(self, "source_tokens", tuple(self.source_tokens))
+        set_(self, "target_tokens", tuple(self.target_tokens))
+        set_(self, "notes", tuple(self.notes))
+        set_(self, "probs", np.asarray(self.probs, dtype=np.float32))
+        set_(self, "attentions", np.asarray(self.attentions, dtype=np.float32))
+        if not self.source_special:
+            set_(self, "source_special", (False,) * len(self.source_tokens))
+        if not self.target_special:
+            set_(self, "target_special", (False,) * len(self.target_tokens))
+        set_(self, "source_special", tuple(bool(s) for s in self.source_special))
+        set_(self, "target_special", tuple(bool(s) for s in self.target_special))
+        self._validate()
+
+    def _validate(self) -> None:
+        att = self.attentions
+        if att.ndim != 4:
+            raise ContractError(f"{self.model}: attentions must be 4-D (layers, heads, target, source), got shape {att.shape}")
+        layers, heads, tgt, src = att.shape
+        if layers < 1 or heads < 1:
+            raise ContractError(f"{self.model}: attentions need at least one layer and one head, got shape {att.shape}")
+        if src != len(self.source_tokens) or tgt != len(self.target_tokens):
+            raise ContractError(
+                f"{self.model}: attention shape {att.shape} does not match "
+                f"{len(self.target_tokens)} target and {len(self.source_tokens)} source tokens"
+            )
+        if len(self.source_special) != src or len(self.target_special) != tgt:
+            raise ContractError(f"{self.model}: special-token flags do not match the token lists")
+        if not np.all(np.isfinite(att)) or att.min(initial=0.0) < 0.0 or att.max(initial=0.0) > 1.0 + ROW_SUM_TOLERANCE:
+            raise ContractError(f"{self.model}: attention weights must be finite and in [0, 1]")
+        if src and tgt:
+            row_sums = att.sum(axis=-1)
+            worst = float(np.abs(row_sums - 1.0).max())
+            if worst > ROW_SUM_TOLERANCE:
+                raise ContractError(f"{self.model}: attention rows must sum to 1, worst row is off by {worst:.2e}")
+        if self.probs.shape != (len(self.labels),):
+            raise ContractError(f"{self.model}: probs shape {self.probs.shape} does not match {len(self.labels)} labels")
+        if self.labels:
+            if self.probs.min() < 0.0 or abs(float(self.probs.sum()) - 1.0) > PROB_SUM_TOLERANCE:
+                raise ContractError(f"{self.model}: class probabilities must be non-negative and sum to 1")
+        if self.dropped_tokens < 0:
+            raise ContractError(f"{self.model}: dropped_tokens cannot be negative")
+
+    @property
+    def num_layers(self) -> int:
+        return int(self.attentions.shape[0])
+
+    @property
+    def num_heads(self) -> int:
+        return int(self.attentions.shape[1])
+
+    @property
+    def is_seq2seq(self) -> bool:
+        return self.output is not None
+
+    @property
+    def predicted_label(self) -> str | None:
+        if not self.labels:
+            return None
+        return self.labels[int(np.argmax(self.probs))]
+
+    def to_json_dict(self) -> dict:
+        """The CLI's ``predict --json`` record (attention values stay out: they can be huge)."""
+        return {
+            "model": self.model,
+            "labels": list(self.labels),
+            "probs": [round(float(p), 6) for p in self.probs],
+            "source_tokens": list(self.source_tokens),
+            "target_tokens": list(self.target_tokens),
+            "attention_shape": [int(n) for n in self.attentions.shape],
+            "output": self.output,
+        }

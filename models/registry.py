@@ -1,0 +1,88 @@
+"""Model ids -> lazily imported model families.
+
+Importing a family pulls in TensorFlow (seconds), so the registry names each family's module as
+a string and imports it only when the model is loaded, trained or evaluated; ``python -m models
+list`` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+
+from models.base import ASSETS_DIR, AttentionModel, UnknownModelError
+
+HF_PREFIX = "hf:"
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One registered model.
+
+    ``module`` must define ``load(model_id, asset_dir) -> AttentionModel``,
+    ``train(model_id, *, data_dir, epochs, limit, out_dir) -> dict`` (a summary written beside the
+    weights as training.json) and ``evaluate(model, *, data_dir, limit) -> dict`` with at least
+    ``accuracy``, ``per_class`` and ``n``.
+    """
+
+    model_id: str
+    description: str
+    kind: str  # "classifier" or "seq2seq"
+    module: str
+
+    def family(self) -> ModuleType:
+        return importlib.import_module(self.module)
+
+    @property
+    def asset_dir(self) -> Path:
+        return ASSETS_DIR / self.model_id
+
+
+_ENTRIES = (
+    ModelEntry(
+        "keras-transformer",
+        "The lesson's tiny Keras transformer (1 layer, 2 heads, embed 32) trained on AG News",
+        "classifier",
+        "models.keras_transformer",
+    ),
+    ModelEntry(
+        "minilm-agnews",
+        "all-MiniLM-L6-v2 (6 layers x 12 heads, frozen) with a small head trained on AG News",
+        "classifier",
+        "models.minilm",
+    ),
+    ModelEntry(
+        "bahdanau-rnn",
+        "Bidirectional GRU with Bahdanau (additive) attention pooling, trained on AG News",
+        "classifier",
+        "models.bahdanau_rnn",
+    ),
+    ModelEntry(
+        "bahdanau-dates",
+        "Character seq2seq with Bahdanau attention that rewrites written dates as YYYY-MM-DD",
+        "seq2seq",
+        "models.bahdanau_dates",
+    ),
+)
+REGISTRY: dict[str, ModelEntry] = {entry.model_id: entry for entry in _ENTRIES}
+
+
+def available() -> dict[str, str]:
+    """Registered model ids with their one-line descriptions, in registry order."""
+    return {entry.model_id: entry.description for entry in _ENTRIES}
+
+
+def entry(model_id: str) -> ModelEntry:
+    try:
+        return REGISTRY[model_id]
+    except KeyError:
+        known = ", ".join(REGISTRY)
+        raise UnknownModelError(f"unknown model {model_id!r}; choose one of: {known}") from None
+
+
+def load(model_id: str, asset_dir: Path | None = None) -> AttentionModel:
+    """Build the wrapper for ``model_id`` from its shipped assets (or from ``asset_dir``)."""
+    found = entry(model_id)
+    return found.family().load(model_id, asset_dir or found.asset_dir)

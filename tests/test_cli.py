@@ -1,0 +1,65 @@
+"""``python -m models``: the names and JSON keys other tools rely on, and one-line errors."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from models import registry
+from models.__main__ import main
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args):
+    """The CLI as a user runs it, in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-m", "models", *args], cwd=REPO, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+
+
+def test_list_prints_every_registered_model_with_its_description():
+    result = run_cli("list")
+    assert result.returncode == 0
+    lines = result.stdout.strip().splitlines()
+    assert [line.split("\t")[0] for line in lines] == list(registry.available())
+    assert all(len(line.split("\t")) == 2 and line.split("\t")[1] for line in lines)
+
+
+def test_predict_json_emits_one_object_per_text(capsys):
+    assert main(["predict", "--model", "keras-transformer", "--json", "Stocks fall", "Team wins the cup"]) == 0
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(records) == 2
+    assert set(records[0]) == {"model", "labels", "probs", "source_tokens", "target_tokens", "attention_shape", "output"}
+    assert records[1]["source_tokens"] == ["team", "wins", "the", "cup"]
+    assert records[1]["attention_shape"] == [1, 2, 4, 4]
+    assert records[1]["output"] is None
+
+
+def test_evaluate_json_has_the_report_keys(capsys, tiny_ag_news):
+    assert main(["evaluate", "--model", "keras-transformer", "--json", "--data", str(tiny_ag_news), "--limit", "8"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert set(report) == {"model", "accuracy", "per_class", "n"}
+    assert report["n"] == 8 and set(report["per_class"]) == {"World", "Sports", "Business", "Sci/Tech"}
+
+
+def test_write_metrics_refuses_a_partial_test_set(capsys, tiny_ag_news):
+    assert main(["evaluate", "--model", "keras-transformer", "--data", str(tiny_ag_news), "--limit", "8", "--write-metrics"]) == 2
+    assert "whole test set" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (("predict", "--model", "no-such-model", "hi"), "unknown model 'no-such-model'"),
+        (("predict", "--model", "keras-transformer", "   "), "the text is empty"),
+        (("evaluate", "--model", "keras-transformer", "--data", "/nonexistent"), "AG News test data not found"),
+    ],
+)
+def test_user_errors_exit_non_zero_with_one_line_and_no_traceback(args, message):
+    result = run_cli(*args)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and message in error_lines[0]
