@@ -12,6 +12,7 @@ import streamlit as st
 
 import models
 from models.base import LensError
+from models.registry import REGISTRY
 from viz import alignment_heatmap, head_grid, probability_bars
 
 CLASSIFIER_EXAMPLES = (
@@ -24,6 +25,17 @@ CLASSIFIER_EXAMPLES = (
     "NASA probe sends back first images from the surface of Mars",
     "Microsoft releases security patch for Windows software flaw",
 )
+DATE_EXAMPLES = (
+    "Tuesday, 3rd of March 2015",
+    "03/03/15",
+    "3 Mar 2015",
+    "March 3rd, 2015",
+    "2015 March 3",
+    "3. März 2015",
+    "Freitag, 24. Dezember 1999",
+    "the 1st of July 1969",
+)
+EXAMPLES = {"classifier": CLASSIFIER_EXAMPLES, "seq2seq": DATE_EXAMPLES}
 URL_TEXT_LIMIT = 1500  # longer texts stay out of the URL so links remain shareable
 SCHEMES = {"colour": "Colour", "grayscale": "Grayscale (0 black, 1 white, as in the paper)"}
 
@@ -41,6 +53,11 @@ def escape_markdown(text: str) -> str:
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>$~])", r"\\\1", text)
 
 
+def model_kind(model_id: str) -> str:
+    found = REGISTRY.get(model_id)
+    return found.kind if found else "classifier"
+
+
 def query_int(name: str, default: int) -> int:
     try:
         return int(st.query_params.get(name, default))
@@ -56,11 +73,16 @@ def init_state() -> None:
     ids = list(models.available())
     requested = st.query_params.get("model", ids[0])
     st.session_state.model_id = requested if requested in ids else ids[0]
-    st.session_state.text = st.query_params.get("text", CLASSIFIER_EXAMPLES[0])
-    scheme = st.query_params.get("scheme", "colour")
+    compare = st.query_params.get("compare")
+    st.session_state.compare = compare in ids
+    st.session_state.compare_id = compare if compare in ids else ids[-1]
+    kind = model_kind(st.session_state.model_id)
+    st.session_state.text = st.query_params.get("text", EXAMPLES[kind][0])
+    scheme = st.query_params.get("scheme", "grayscale" if kind == "seq2seq" else "colour")
     st.session_state.scheme = scheme if scheme in SCHEMES else "colour"
-    st.session_state.layer = max(1, query_int("layer", 1))
-    st.session_state.head = max(1, query_int("head", 1))
+    st.session_state.stretch = st.query_params.get("stretch") == "1"
+    for key in ("layer", "head", "layer_b", "head_b"):
+        st.session_state[key] = max(1, query_int(key, 1))
 
 
 def use_example() -> None:
@@ -68,80 +90,141 @@ def use_example() -> None:
         st.session_state.text = st.session_state.example
 
 
-def sidebar() -> tuple[str, str]:
+def switch_model() -> None:
+    """A date model fed a headline (or the reverse) only shows noise: switch examples with it."""
+    kind = model_kind(st.session_state.model_id)
+    if st.session_state.text not in EXAMPLES[kind]:
+        st.session_state.text = EXAMPLES[kind][0]
+    st.session_state.example = ""
+    if kind == "seq2seq":
+        st.session_state.scheme = "grayscale"
+
+
+def sidebar() -> tuple[str, str | None, str]:
     descriptions = models.available()
     with st.sidebar:
         st.header("Attention Lens")
-        model_id = st.selectbox("Model", list(descriptions), key="model_id")
+        model_id = st.selectbox("Model", list(descriptions), key="model_id", on_change=switch_model)
         st.caption(descriptions[model_id])
+        compare_id = None
+        if st.toggle("Compare side by side with another model", key="compare"):
+            compare_id = st.selectbox("Second model", list(descriptions), key="compare_id")
         scheme = st.radio("Heatmap colours", list(SCHEMES), format_func=SCHEMES.get, key="scheme")
-    return model_id, scheme
+        st.toggle("Stretch colours to the strongest weight", key="stretch", help="Off: the paper's fixed 0..1 scale. On: diffuse heads show their structure.")
+    return model_id, compare_id, scheme
 
 
-def choose_head(prediction: models.Prediction) -> tuple[int, int]:
+def choose_head(prediction: models.Prediction, suffix: str) -> tuple[int, int]:
     """Layer and head pickers, clamped to this model's size (a URL may ask for head 12 of 2)."""
-    st.session_state.layer = min(st.session_state.layer, prediction.num_layers)
-    st.session_state.head = min(st.session_state.head, prediction.num_heads)
+    layer_key, head_key = f"layer{suffix}", f"head{suffix}"
+    st.session_state[layer_key] = min(st.session_state.get(layer_key, 1), prediction.num_layers)
+    st.session_state[head_key] = min(st.session_state.get(head_key, 1), prediction.num_heads)
+    if prediction.num_layers * prediction.num_heads == 1:
+        return 1, 1
     left, right = st.columns(2)
-    layer = left.selectbox("Layer", range(1, prediction.num_layers + 1), key="layer")
-    head = right.selectbox("Head", range(1, prediction.num_heads + 1), key="head")
+    layer = left.selectbox("Layer", range(1, prediction.num_layers + 1), key=layer_key)
+    head = right.selectbox("Head", range(1, prediction.num_heads + 1), key=head_key)
+    st.query_params.update({layer_key: str(layer), head_key: str(head)})
     return layer, head
 
 
-def show_classification(prediction: models.Prediction) -> None:
+def reading_hint(prediction: models.Prediction) -> str:
+    if prediction.is_seq2seq:
+        return (
+            "How to read it (as Fig. 3 of Bahdanau et al. 2015): each row is one character the "
+            "decoder wrote, top to bottom; the bright cells in that row are the input characters "
+            "it looked at while writing it. Black is 0, white is 1."
+        )
+    if len(prediction.target_tokens) == 1:
+        return (
+            "One row: the attention of the classifier's single learned query. Each word's weight "
+            "is its share of the summary vector the classifier reads; the weights sum to 1."
+        )
+    return "Row i shows where token i looked: its weights over the tokens along the top sum to 1. Hover a cell for the exact weight."
+
+
+def show_output(prediction: models.Prediction) -> None:
+    if prediction.is_seq2seq:
+        st.subheader("Output")
+        st.code(prediction.output or "(nothing)", language=None)
+        return
     label = escape_markdown(prediction.predicted_label or "")
     st.subheader(f"Prediction: {label} ({prediction.probs.max():.0%})")
     st.plotly_chart(probability_bars(prediction.labels, prediction.probs), width="stretch")
 
 
-def show_attention(prediction: models.Prediction, scheme: str) -> None:
-    layer, head = choose_head(prediction)
+def show_attention(prediction: models.Prediction, scheme: str, suffix: str) -> None:
+    layer, head = choose_head(prediction, suffix)
     weights = prediction.attentions[layer - 1, head - 1]
+    title = "Alignment" if prediction.num_layers * prediction.num_heads == 1 else f"Layer {layer}, head {head}"
+    axis_titles = dict(source_title="input characters", target_title="output characters") if prediction.is_seq2seq else {}
     st.plotly_chart(
-        alignment_heatmap(weights, prediction.source_tokens, prediction.target_tokens, scheme=scheme, title=f"Layer {layer}, head {head}"),
+        alignment_heatmap(
+            weights, prediction.source_tokens, prediction.target_tokens, scheme=scheme, title=title, stretch=st.session_state.stretch, **axis_titles
+        ),
         width="stretch",
     )
-    st.caption(
-        "Row i shows where token i looked: its weights over the tokens along the top sum to 1. "
-        "Hover a cell for the exact weight."
-    )
+    st.caption(reading_hint(prediction))
     if prediction.num_layers * prediction.num_heads > 1:
         with st.expander(f"All {prediction.num_layers * prediction.num_heads} heads at once"):
             st.plotly_chart(
                 head_grid(prediction.attentions, prediction.source_tokens, prediction.target_tokens, scheme=scheme, selected=(layer - 1, head - 1)),
                 width="stretch",
             )
-    st.query_params.update(layer=str(layer), head=str(head))
 
 
-def main() -> None:
-    init_state()
-    model_id, scheme = sidebar()
-    st.title("What is the model looking at?")
-    st.selectbox("Pick an example", ["", *CLASSIFIER_EXAMPLES], key="example", on_change=use_example, format_func=lambda e: e or "…or type your own below")
-    text = st.text_area("Text", key="text", height=90)
-    st.query_params.update(model=model_id, scheme=scheme)
-    if len(text) <= URL_TEXT_LIMIT:
-        st.query_params["text"] = text
-    elif "text" in st.query_params:
-        del st.query_params["text"]
-
-    if not text.strip():
-        st.info("Type a sentence above (or pick an example) to see the prediction and its attention.")
-        return
+def show_model(model_id: str, text: str, scheme: str, suffix: str = "") -> None:
+    """Everything one model says about ``text``; errors stay inside this panel."""
     try:
         model = load_model(model_id)
         prediction = model.predict(text)
     except LensError as error:
         st.error(str(error))
         return
+    for note in prediction.notes:
+        st.warning(note)
     if prediction.dropped_tokens:
         st.warning(
             f"The text is longer than this model reads ({model.max_tokens} tokens): the last "
             f"{prediction.dropped_tokens} tokens were dropped and are not shown."
         )
-    show_classification(prediction)
-    show_attention(prediction, scheme)
+    show_output(prediction)
+    show_attention(prediction, scheme, suffix)
+
+
+def sync_url(model_id: str, compare_id: str | None, scheme: str, text: str) -> None:
+    st.query_params.update(model=model_id, scheme=scheme, stretch="1" if st.session_state.stretch else "0")
+    if compare_id:
+        st.query_params["compare"] = compare_id
+    elif "compare" in st.query_params:
+        del st.query_params["compare"]
+    if len(text) <= URL_TEXT_LIMIT:
+        st.query_params["text"] = text
+    elif "text" in st.query_params:
+        del st.query_params["text"]
+
+
+def main() -> None:
+    init_state()
+    model_id, compare_id, scheme = sidebar()
+    st.title("What is the model looking at?")
+    examples = EXAMPLES[model_kind(model_id)]
+    st.selectbox("Pick an example", ["", *examples], key="example", on_change=use_example, format_func=lambda e: e or "…or type your own below")
+    text = st.text_area("Text", key="text", height=90)
+    sync_url(model_id, compare_id, scheme, text)
+    if not text.strip():
+        st.info("Type a sentence above (or pick an example) to see the prediction and its attention.")
+        return
+    if compare_id is None:
+        show_model(model_id, text, scheme)
+        return
+    left, right = st.columns(2)
+    with left:
+        st.markdown(f"#### {escape_markdown(model_id)}")
+        show_model(model_id, text, scheme)
+    with right:
+        st.markdown(f"#### {escape_markdown(compare_id)}")
+        show_model(compare_id, text, scheme, suffix="_b")
 
 
 main()

@@ -88,8 +88,8 @@ def test_missing_or_corrupt_weights_name_the_file_and_the_command(tmp_path):
 
 def test_training_runs_end_to_end_on_a_tiny_slice(tiny_ag_news, tmp_path):
     summary = keras_transformer.train("keras-transformer", data_dir=tiny_ag_news, epochs=2, limit=None, out_dir=tmp_path)
-    assert summary["train_rows"] + summary["validation_rows"] == 32
-    assert 1 <= summary["epochs_run"] <= 2
+    assert summary["train_rows"] == 32 and summary["validation_rows"] == 4
+    assert 1 <= summary["best_epoch"] <= summary["epochs_tried"] <= 2
     trained = keras_transformer.load("keras-transformer", tmp_path)
     assert json.loads((tmp_path / "vocab.json").read_text())[:2] == ["[PAD]", "[UNK]"]
     assert trained.predict("the striker scored").attentions.shape == (1, 2, 3, 3)
@@ -101,4 +101,5 @@ def test_shipped_metrics_are_reproduced_by_evaluation(model):
     assert report["n"] == shipped["n"] == 7600
     assert report["accuracy"] == pytest.approx(shipped["accuracy"], abs=1e-6)
     assert report["per_class"] == pytest.approx(shipped["per_class"], abs=1e-6)
-    assert report["accuracy"] >= 0.85
+    # A floor far above chance (0.25) so that a broken retrain cannot ship; the figure itself is in the README.
+    assert report["accuracy"] >= 0.80

@@ -79,3 +79,12 @@ def test_probability_bars_fixed_range_and_highlight():
     assert list(figure.layout.xaxis.range) == [0.0, 1.08]
     assert bar.marker.color[1] != bar.marker.color[0]
     assert list(bar.text) == ["30.0%", "70.0%"]
+
+
+def test_stretch_maps_the_largest_weight_to_the_top_colour():
+    weights = np.array([[0.2, 0.3, 0.5]])
+    fixed = alignment_heatmap(weights, list("abc"), ["q"]).data[0]
+    stretched = alignment_heatmap(weights, list("abc"), ["q"], stretch=True).data[0]
+    assert (fixed.zmin, fixed.zmax) == (0.0, 1.0)
+    assert (stretched.zmin, stretched.zmax) == (0.0, 0.5)
+    assert "stretched" in stretched.colorbar.title.text

@@ -57,8 +57,12 @@ def alignment_heatmap(
     title: str | None = None,
     source_title: str = "source (keys)",
     target_title: str = "target (queries)",
+    stretch: bool = False,
 ) -> go.Figure:
     """One attention matrix as a heatmap: row i = target/query token i, column j = source token j.
+
+    The colour scale is fixed to 0..1 unless ``stretch`` maps the matrix's own largest weight to
+    the top colour, which reveals structure in diffuse heads (the colour bar then says so).
 
     Axes are positional (0..n-1) with token tick labels, so repeated tokens ("the" twice) keep
     their own rows and columns instead of being merged by Plotly's categorical axes. The exact
@@ -73,11 +77,11 @@ def alignment_heatmap(
             x=list(range(len(source_tokens))),
             y=list(range(len(target_tokens))),
             zmin=0.0,
-            zmax=1.0,
+            zmax=float(weights.max()) if stretch and weights.max() > 0 else 1.0,
             colorscale=_colourscale(scheme),
             customdata=_hover_tokens(source_tokens, target_tokens),
             hovertemplate="query <b>%{customdata[0]}</b> → key <b>%{customdata[1]}</b><br>weight %{z:.4f}<extra></extra>",
-            colorbar=dict(title="weight", thickness=12, len=min(1.0, max(0.4, 8 / max(1, len(target_tokens))))),
+            colorbar=dict(title="weight (stretched)" if stretch else "weight", thickness=12, len=min(1.0, max(0.4, 8 / max(1, len(target_tokens))))),
             xgap=1 if len(source_tokens) <= 60 else 0,
             ygap=1 if len(target_tokens) <= 60 else 0,
         )
@@ -104,9 +108,10 @@ def alignment_heatmap(
     )
     height = int(np.clip(CELL_PX * len(target_tokens) + MARGIN_PX + 6 * min(longest, 18), MIN_HEIGHT_PX, MAX_HEIGHT_PX))
     figure.update_layout(
-        title=dict(text=literal(title), x=0.0) if title else None,
+        # The title sits at the very top, above the source axis and its rotated labels.
+        title=dict(text=literal(title), x=0.0, y=0.995, yref="container", yanchor="top") if title else None,
         height=height,
-        margin=dict(l=10, r=10, t=60 + 6 * min(longest, 18), b=10),
+        margin=dict(l=10, r=10, t=90 + 6 * min(longest, 18), b=10),
         plot_bgcolor="white",
     )
     return figure
