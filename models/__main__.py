@@ -77,12 +77,16 @@ def _predict(args: argparse.Namespace) -> None:
             print("  ".join(f"{label} {prob:.3f}" for label, prob in ranked))
         print(f"  tokens: {' '.join(prediction.source_tokens)}")
         print(f"  attention (layers, heads, target, source): {prediction.attentions.shape}")
+        for note in prediction.notes:
+            print(f"  note: {note}")
         if prediction.dropped_tokens:
             print(f"  note: {prediction.dropped_tokens} tokens beyond the model's limit were dropped")
 
 
 def _evaluate(args: argparse.Namespace) -> None:
     found = registry.entry(args.model)
+    if args.write_metrics and not found.ships_assets:
+        raise LensError(f"--write-metrics records the figures of shipped models in assets/; {args.model} is not one")
     asset_dir = args.assets or found.asset_dir
     model = registry.load(args.model, asset_dir)
     report = {"model": args.model, **found.family().evaluate(model, data_dir=args.data, limit=args.limit)}

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.attention_maths import WORDS
 from models.contract import Prediction
 
 # Tokenising megabytes of pasted text would stall a shared classroom server for everyone;
@@ -45,6 +46,22 @@ def _display_path(path: Path) -> str:
         return str(path)
 
 
+def retrain_remedy(model_id: str) -> str:
+    """What to tell the user when one of ``model_id``'s trained files is missing or broken."""
+    return f"run `python -m models train {model_id}` to recreate it"
+
+
+def load_weights(model, path: Path, remedy: str) -> None:
+    """Load a Keras weights file into ``model``, raising AssetError naming the file if it fails."""
+    path = Path(path)
+    if not path.is_file():
+        raise AssetError(path, "is missing", remedy)
+    try:
+        model.load_weights(path)
+    except Exception as exc:  # h5py/keras raise many types for truncated or foreign files
+        raise AssetError(path, f"could not be loaded ({exc.__class__.__name__}: {exc})", remedy) from None
+
+
 def check_text(text: object) -> str:
     """Return ``text`` if a model can read it, else raise InputError saying why."""
     if not isinstance(text, str):
@@ -61,12 +78,15 @@ class AttentionModel(ABC):
 
     Subclasses set ``model_id``, ``kind`` ("classifier" or "seq2seq"), ``labels`` and
     ``max_tokens`` and implement ``_predict_checked``; input checking lives here once.
+    ``subword_scheme`` says how the tokens mark pieces of words, for
+    ``models.attention_maths.merge_prediction``; models whose tokens are words keep "words".
     """
 
     model_id: str
     kind: str
     labels: tuple[str, ...]
     max_tokens: int
+    subword_scheme: str = WORDS
 
     def predict(self, text: str) -> Prediction:
         return self.predict_batch([text])[0]

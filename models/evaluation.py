@@ -1,13 +1,17 @@
-"""Accuracy of an AG News classifier on a labelled split (the CLI's ``evaluate``)."""
+"""Accuracy of an AG News classifier on a labelled split (the CLI's ``evaluate``), in batches."""
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 import numpy as np
 
 from models.base import AttentionModel
 from models.data import Split
+
+T = TypeVar("T")
 
 
 def classification_report(probs: np.ndarray, gold: np.ndarray, labels: tuple[str, ...]) -> dict:
@@ -20,11 +24,17 @@ def classification_report(probs: np.ndarray, gold: np.ndarray, labels: tuple[str
     return {"accuracy": round(float((predicted == gold).mean()), 6), "per_class": per_class, "n": int(len(gold))}
 
 
+def in_batches(model_id: str, texts: Sequence[str], predict: Callable[[list[str]], T], batch_size: int = 256) -> list[T]:
+    """``predict`` on consecutive batches of ``texts``, reporting progress on stderr."""
+    chunks = []
+    for start in range(0, len(texts), batch_size):
+        chunks.append(predict(list(texts[start : start + batch_size])))
+        print(f"\revaluating {model_id}: {min(start + batch_size, len(texts))}/{len(texts)}", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    return chunks
+
+
 def evaluate_classifier(model: AttentionModel, split: Split, batch_size: int = 256) -> dict:
     """Predict every row of ``split`` in batches, reporting progress on stderr."""
-    chunks = []
-    for start in range(0, len(split), batch_size):
-        chunks.append(model.predict_probs(list(split.texts[start : start + batch_size])))
-        print(f"\revaluating {model.model_id}: {min(start + batch_size, len(split))}/{len(split)}", end="", file=sys.stderr, flush=True)
-    print(file=sys.stderr)
+    chunks = in_batches(model.model_id, split.texts, model.predict_probs, batch_size)
     return classification_report(np.concatenate(chunks), np.asarray(split.labels), model.labels)

@@ -8,13 +8,21 @@ list`` stays instant.
 from __future__ import annotations
 
 import importlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from models.base import ASSETS_DIR, AttentionModel, UnknownModelError
+from models.base import ASSETS_DIR, AttentionModel, LensError, UnknownModelError
 
 HF_PREFIX = "hf:"
+# Loading arbitrary checkpoints (hf:<repo-or-folder>) is the operator's decision, off unless set.
+ALLOW_HF_ENV = "ATTENTION_LENS_ALLOW_HF"
+HF_MODULE = "models.hf_checkpoint"
+
+
+class CheckpointsDisabledError(LensError):
+    """An hf: model id was asked for but the operator has not allowed arbitrary checkpoints."""
 
 
 @dataclass(frozen=True)
@@ -38,6 +46,11 @@ class ModelEntry:
     @property
     def asset_dir(self) -> Path:
         return ASSETS_DIR / self.model_id
+
+    @property
+    def ships_assets(self) -> bool:
+        """False for hf: checkpoints, which live in their own folder or on the hub."""
+        return not self.model_id.startswith(HF_PREFIX)
 
 
 _ENTRIES = (
@@ -74,7 +87,16 @@ def available() -> dict[str, str]:
     return {entry.model_id: entry.description for entry in _ENTRIES}
 
 
+def hf_models_allowed() -> bool:
+    """Whether the operator allows hf: checkpoints (environment variable ATTENTION_LENS_ALLOW_HF=1)."""
+    return os.environ.get(ALLOW_HF_ENV, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
 def entry(model_id: str) -> ModelEntry:
+    if model_id.startswith(HF_PREFIX):
+        if not hf_models_allowed():
+            raise CheckpointsDisabledError(f"loading Hugging Face checkpoints is switched off; the operator can set {ALLOW_HF_ENV}=1 to allow {model_id}")
+        return ModelEntry(model_id, f"Hugging Face checkpoint {model_id.removeprefix(HF_PREFIX)}", "classifier", HF_MODULE)
     try:
         return REGISTRY[model_id]
     except KeyError:

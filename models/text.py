@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -59,12 +59,19 @@ class Vocabulary:
         return cls(tokens)
 
 
-def encode(vocab: Vocabulary, texts: list[str], max_tokens: int) -> tuple[np.ndarray, list[list[str]], list[int]]:
-    """Padded id matrix (batch, longest text), each text's kept words, and how many were dropped."""
-    words = [tokenize(text) for text in texts]
-    kept = [w[:max_tokens] for w in words]
-    dropped = [len(w) - len(k) for w, k in zip(words, kept)]
-    width = max(1, max(len(k) for k in kept))
+def encode(
+    vocab: Vocabulary, texts: list[str], max_tokens: int, split: Callable[[str], list[str]] = tokenize, fixed_width: bool = False
+) -> tuple[np.ndarray, list[list[str]], list[int]]:
+    """Padded id matrix, each text's kept tokens, and how many were dropped.
+
+    Tokens are ``split(text)``: words by default, ``list`` for characters. The matrix is as wide
+    as the longest kept text, or ``max_tokens`` with ``fixed_width`` (one shape for a compiled
+    predict function, so it is traced once).
+    """
+    split_texts = [split(text) for text in texts]
+    kept = [tokens[:max_tokens] for tokens in split_texts]
+    dropped = [len(tokens) - len(k) for tokens, k in zip(split_texts, kept)]
+    width = max_tokens if fixed_width else max(1, max(len(k) for k in kept))
     ids = np.zeros((len(texts), width), dtype=np.int32)
     for row, tokens in enumerate(kept):
         ids[row, : len(tokens)] = vocab.ids(tokens)
