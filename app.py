@@ -11,8 +11,9 @@ import re
 import streamlit as st
 
 import models
+from models.attention_maths import attention_rollout, merge_prediction, without_special
 from models.base import LensError
-from models.registry import REGISTRY
+from models.registry import HF_PREFIX, REGISTRY, hf_models_allowed
 from viz import alignment_heatmap, head_grid, probability_bars
 
 CLASSIFIER_EXAMPLES = (
@@ -73,6 +74,8 @@ def init_state() -> None:
     ids = list(models.available())
     requested = st.query_params.get("model", ids[0])
     st.session_state.model_id = requested if requested in ids else ids[0]
+    if requested.startswith(HF_PREFIX) and hf_models_allowed():
+        st.session_state.checkpoint = requested.removeprefix(HF_PREFIX)
     compare = st.query_params.get("compare")
     st.session_state.compare = compare in ids
     st.session_state.compare_id = compare if compare in ids else ids[-1]
@@ -80,7 +83,8 @@ def init_state() -> None:
     st.session_state.text = st.query_params.get("text", EXAMPLES[kind][0])
     scheme = st.query_params.get("scheme", "grayscale" if kind == "seq2seq" else "colour")
     st.session_state.scheme = scheme if scheme in SCHEMES else "colour"
-    st.session_state.stretch = st.query_params.get("stretch") == "1"
+    for flag in ("stretch", "words", "hide_special"):
+        st.session_state[flag] = st.query_params.get(flag) == "1"
     for key in ("layer", "head", "layer_b", "head_b"):
         st.session_state[key] = max(1, query_int(key, 1))
 
@@ -106,11 +110,19 @@ def sidebar() -> tuple[str, str | None, str]:
         st.header("Attention Lens")
         model_id = st.selectbox("Model", list(descriptions), key="model_id", on_change=switch_model)
         st.caption(descriptions[model_id])
+        if hf_models_allowed():
+            checkpoint = st.text_input(
+                "…or your own checkpoint", key="checkpoint", placeholder="folder or owner/name on the hub", help="A sequence-classification checkpoint in Hugging Face format (BERT, DistilBERT, RoBERTa, ALBERT, ELECTRA). Remote code is never run."
+            ).strip()
+            if checkpoint:
+                model_id = HF_PREFIX + checkpoint
         compare_id = None
         if st.toggle("Compare side by side with another model", key="compare"):
             compare_id = st.selectbox("Second model", list(descriptions), key="compare_id")
         scheme = st.radio("Heatmap colours", list(SCHEMES), format_func=SCHEMES.get, key="scheme")
         st.toggle("Stretch colours to the strongest weight", key="stretch", help="Off: the paper's fixed 0..1 scale. On: diffuse heads show their structure.")
+        st.toggle("Whole words instead of word pieces", key="words", help="Attention to a word is the sum over its pieces, attention from a word the mean (Clark et al. 2019).")
+        st.toggle("Hide special tokens ([CLS], [SEP], …)", key="hide_special", help="Weights are not renormalised: rows then show only what went to ordinary tokens.")
     return model_id, compare_id, scheme
 
 
@@ -153,23 +165,37 @@ def show_output(prediction: models.Prediction) -> None:
     st.plotly_chart(probability_bars(prediction.labels, prediction.probs), width="stretch")
 
 
+def visible(prediction: models.Prediction, attentions) -> tuple:
+    """``attentions`` (..., T, S) with its token labels, without special tokens if so chosen."""
+    if not st.session_state.hide_special:
+        return attentions, prediction.source_tokens, prediction.target_tokens
+    kept, source_keep, target_keep = without_special(attentions, prediction.source_special, prediction.target_special)
+    return kept, [prediction.source_tokens[i] for i in source_keep], [prediction.target_tokens[i] for i in target_keep]
+
+
 def show_attention(prediction: models.Prediction, scheme: str, suffix: str) -> None:
     layer, head = choose_head(prediction, suffix)
-    weights = prediction.attentions[layer - 1, head - 1]
+    weights, source, target = visible(prediction, prediction.attentions[layer - 1, head - 1])
+    if not source or not target:
+        st.info("Only special tokens are left: switch off “Hide special tokens” to see them.")
+        return
     title = "Alignment" if prediction.num_layers * prediction.num_heads == 1 else f"Layer {layer}, head {head}"
     axis_titles = dict(source_title="input characters", target_title="output characters") if prediction.is_seq2seq else {}
-    st.plotly_chart(
-        alignment_heatmap(
-            weights, prediction.source_tokens, prediction.target_tokens, scheme=scheme, title=title, stretch=st.session_state.stretch, **axis_titles
-        ),
-        width="stretch",
-    )
+    stretch = st.session_state.stretch
+    st.plotly_chart(alignment_heatmap(weights, source, target, scheme=scheme, title=title, stretch=stretch, **axis_titles), width="stretch")
     st.caption(reading_hint(prediction))
     if prediction.num_layers * prediction.num_heads > 1:
         with st.expander(f"All {prediction.num_layers * prediction.num_heads} heads at once"):
-            st.plotly_chart(
-                head_grid(prediction.attentions, prediction.source_tokens, prediction.target_tokens, scheme=scheme, selected=(layer - 1, head - 1)),
-                width="stretch",
+            grid, source, target = visible(prediction, prediction.attentions)
+            st.plotly_chart(head_grid(grid, source, target, scheme=scheme, selected=(layer - 1, head - 1)), width="stretch")
+    if prediction.num_layers > 1 and prediction.source_tokens == prediction.target_tokens:
+        with st.expander(f"Attention rollout up to layer {layer} (Abnar & Zuidema 2020)"):
+            rolled, source, target = visible(prediction, attention_rollout(prediction.attentions)[layer - 1])
+            st.plotly_chart(alignment_heatmap(rolled, source, target, scheme=scheme, title=f"Rollout through layers 1-{layer}", stretch=stretch), width="stretch")
+            st.caption(
+                "Rollout multiplies the head-averaged attention of each layer, counting the residual "
+                "connection as half of it: row i estimates how much each input token has flowed into "
+                "token i by this layer, which single-layer heatmaps cannot show."
             )
 
 
@@ -181,6 +207,8 @@ def show_model(model_id: str, text: str, scheme: str, suffix: str = "") -> None:
     except LensError as error:
         st.error(str(error))
         return
+    if st.session_state.words:
+        prediction = merge_prediction(prediction, model.subword_scheme)
     for note in prediction.notes:
         st.warning(note)
     if prediction.dropped_tokens:
@@ -193,7 +221,8 @@ def show_model(model_id: str, text: str, scheme: str, suffix: str = "") -> None:
 
 
 def sync_url(model_id: str, compare_id: str | None, scheme: str, text: str) -> None:
-    st.query_params.update(model=model_id, scheme=scheme, stretch="1" if st.session_state.stretch else "0")
+    flags = {flag: "1" if st.session_state[flag] else "0" for flag in ("stretch", "words", "hide_special")}
+    st.query_params.update(model=model_id, scheme=scheme, **flags)
     if compare_id:
         st.query_params["compare"] = compare_id
     elif "compare" in st.query_params:

@@ -24,6 +24,9 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 SHOTS = {
     "keras-transformer.png": dict(model="keras-transformer", text="Federer beats Nadal to reach the Wimbledon final"),
+    "minilm-agnews.png": dict(model="minilm-agnews", text="Transformers reshape chipmakers as Intel cuts prices", layer="3", head="4", words="1"),
+    "bahdanau-dates.png": dict(model="bahdanau-dates", text="Tuesday, 3rd of March 2015", scheme="grayscale"),
+    "side-by-side.png": dict(model="bahdanau-rnn", compare="keras-transformer", text="Oil prices climb to record high as investors worry about supply"),
 }
 
 

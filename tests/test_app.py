@@ -1,8 +1,10 @@
 """The page as a user sees it, driven through Streamlit's AppTest (no browser, no server)."""
 
+import base64
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
@@ -13,6 +15,15 @@ TIMEOUT = 120  # the first run loads TensorFlow and the model
 def figures(at):
     """The Plotly figures on the page, as the JSON Streamlit sends to the browser."""
     return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def weights_of(figure) -> np.ndarray:
+    """The heatmap's z values; Plotly ships numpy arrays base64-encoded."""
+    z = figure["data"][0]["z"]
+    if isinstance(z, dict):
+        shape = tuple(int(n) for n in z["shape"].split(","))
+        return np.frombuffer(base64.b64decode(z["bdata"]), dtype=np.dtype(z["dtype"])).reshape(shape)
+    return np.asarray(z)
 
 
 def heatmap_of(at):
@@ -44,12 +55,13 @@ def test_typing_a_sentence_shows_prediction_bars_and_heatmap(app):
 
 def test_switching_head_changes_the_heatmap_and_the_url(app):
     app.text_area(key="text").input("Oil prices climb to record high").run()
-    first = heatmap_of(app)["data"][0]["z"]
+    first = weights_of(heatmap_of(app))
     app.selectbox(key="head").set_value(2).run()
     assert not app.exception
     second = heatmap_of(app)
     assert second["layout"]["title"]["text"] == "Layer 1, head 2"
-    assert second["data"][0]["z"] != first
+    assert weights_of(second).shape == first.shape
+    assert not np.allclose(weights_of(second), first)
     assert app.query_params["head"] == "2"
 
 
@@ -95,3 +107,89 @@ def test_state_comes_from_the_url():
     assert not at.exception
     assert at.text_area(key="text").value == "Stocks rally on Wall Street"
     assert heatmap_of(at)["layout"]["title"]["text"] == "Layer 1, head 2"
+
+
+def test_seq2seq_page_shows_output_alignment_and_caption(app):
+    app.selectbox(key="model_id").set_value("bahdanau-dates").run()
+    assert not app.exception
+    # Switching to the date model swaps in a date example and the paper's grayscale.
+    assert app.text_area(key="text").value == "Tuesday, 3rd of March 2015"
+    app.text_area(key="text").input("3. März 2015").run()
+    assert not app.exception
+    assert app.code[0].value == "2015-03-03"
+    assert not [f for f in figures(app) if f["data"][0]["type"] == "bar"]
+    heatmap = heatmap_of(app)["layout"]
+    assert heatmap["xaxis"]["ticktext"] == ["3", ".", "␣", "M", "ä", "r", "z", "␣", "2", "0", "1", "5"]
+    assert heatmap["yaxis"]["ticktext"][:4] == ["2", "0", "1", "5"]
+    assert heatmap["xaxis"]["title"]["text"] == "input characters"
+    scale = heatmap_of(app)["data"][0]["colorscale"]
+    assert scale[0] == [0.0, "black"] and scale[-1] == [1.0, "white"]
+    assert any("Fig. 3" in caption.value for caption in app.caption)
+
+
+def test_seq2seq_page_says_plainly_when_the_input_is_not_a_date(app):
+    app.selectbox(key="model_id").set_value("bahdanau-dates").run()
+    app.text_area(key="text").input("hello").run()
+    assert not app.exception
+    assert "only knows dates" in app.warning[0].value
+    assert heatmap_of(app)["layout"]["xaxis"]["ticktext"] == ["h", "e", "l", "l", "o"]
+
+
+def test_rnn_classifier_shows_a_one_row_strip(app):
+    app.selectbox(key="model_id").set_value("bahdanau-rnn").run()
+    app.text_area(key="text").input("Stocks fell on Wall Street").run()
+    assert not app.exception
+    heatmap = heatmap_of(app)
+    weights = weights_of(heatmap)
+    assert weights.shape == (1, 5)
+    assert abs(weights.sum() - 1.0) < 1e-5
+    assert heatmap["layout"]["xaxis"]["ticktext"] == ["stocks", "fell", "on", "wall", "street"]
+    # One layer, one head: no pickers to offer.
+    assert not [box for box in app.selectbox if box.key == "layer"]
+
+
+def test_side_by_side_shows_both_models_on_the_same_text(app):
+    app.toggle(key="compare").set_value(True).run()
+    app.selectbox(key="model_id").set_value("bahdanau-rnn").run()
+    app.selectbox(key="compare_id").set_value("keras-transformer").run()
+    app.text_area(key="text").input("Federer beats Nadal to reach the final").run()
+    assert not app.exception
+    titles = [s.value for s in app.subheader]
+    assert len(titles) == 2 and all(t.startswith("Prediction:") for t in titles)
+    heatmaps = [f for f in figures(app) if f["data"][0]["type"] == "heatmap" and f["layout"].get("title")]
+    assert [weights_of(f).shape for f in heatmaps] == [(1, 7), (7, 7)]
+    assert app.query_params["compare"] == "keras-transformer"
+
+
+def test_minilm_offers_six_layers_and_twelve_heads_and_word_view(app):
+    app.selectbox(key="model_id").set_value("minilm-agnews").run()
+    app.text_area(key="text").input("Transformers reshape chipmakers").run()
+    assert not app.exception
+    assert list(app.selectbox(key="layer").options) == [str(n) for n in range(1, 7)]
+    assert list(app.selectbox(key="head").options) == [str(n) for n in range(1, 13)]
+    pieces = heatmap_of(app)["layout"]["xaxis"]["ticktext"]
+    assert pieces[0] == "[CLS]" and pieces[-1] == "[SEP]" and any(p.startswith("##") for p in pieces)
+    app.toggle(key="words").set_value(True).run()
+    words = heatmap_of(app)
+    assert words["layout"]["xaxis"]["ticktext"] == ["[CLS]", "transformers", "reshape", "chipmakers", "[SEP]"]
+    np.testing.assert_allclose(weights_of(words).sum(axis=1), 1.0, atol=1e-5)
+    app.toggle(key="hide_special").set_value(True).run()
+    assert heatmap_of(app)["layout"]["xaxis"]["ticktext"] == ["transformers", "reshape", "chipmakers"]
+    assert app.query_params["words"] == "1" and app.query_params["hide_special"] == "1"
+
+
+def test_own_checkpoint_is_offered_only_when_the_operator_allows_it(tmp_path, monkeypatch):
+    from test_hf_checkpoint import make_checkpoint
+
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    assert not [box for box in at.text_input if box.key == "checkpoint"]
+    monkeypatch.setenv("ATTENTION_LENS_ALLOW_HF", "1")
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
+    at.text_input(key="checkpoint").input(str(tmp_path / "missing")).run()
+    assert not at.exception
+    assert "does not exist" in at.error[0].value
+    folder = make_checkpoint(tmp_path / "tiny")
+    at.text_input(key="checkpoint").input(str(folder)).run()
+    assert not at.exception and not at.error
+    assert at.subheader[0].value.startswith("Prediction:")
+    assert at.query_params["model"] == f"hf:{folder}"
