@@ -21,17 +21,15 @@ Deviations from the lesson, each needed to show honest attention:
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-from models.base import AssetError, AttentionModel
+from models import word_classifier
 from models.contract import Prediction
-from models.data import AG_NEWS_LABELS, load_split, train_validation_split
+from models.data import AG_NEWS_LABELS, load_split
 from models.evaluation import evaluate_classifier
-from models.io import read_json
-from models.text import Vocabulary, encode
+from models.word_classifier import WordClassifier
 
 MODEL_ID = "keras-transformer"
 DEFAULT_CONFIG = {
@@ -47,7 +45,6 @@ DEFAULT_CONFIG = {
     "weight_decay": 0.0,
 }
 DEFAULT_EPOCHS = 12
-WEIGHTS, VOCAB, CONFIG = "weights.weights.h5", "vocab.json", "config.json"
 
 
 def _layers():
@@ -115,128 +112,40 @@ def build_models(config: dict):
     return keras.Model(ids, probs, name="keras_transformer"), keras.Model(ids, [probs, scores], name="keras_transformer_inspector")
 
 
-class KerasTransformer(AttentionModel):
-    kind = "classifier"
-    labels = AG_NEWS_LABELS
-
-    def __init__(self, model_id: str, config: dict, vocab: Vocabulary, classifier, inspector):
-        self.model_id = model_id
-        self.config = config
-        self.max_tokens = config["max_tokens"]
-        self.vocab = vocab
-        self.classifier = classifier
-        self.inspector = inspector
-
+class KerasTransformer(WordClassifier):
     def _predict_checked(self, texts: list[str]) -> list[Prediction]:
-        ids, kept, dropped = encode(self.vocab, texts, self.max_tokens)
+        ids, kept, dropped = self.encode_words(texts)
         probs, scores = (np.asarray(t) for t in self.inspector(ids, training=False))
-        predictions = []
-        for row, tokens in enumerate(kept):
-            if not tokens:
-                # A text of only punctuation or symbols has no words for this model to read.
-                from models.base import InputError
-
-                raise InputError(f"the text {texts[row][:40]!r} contains no words this model can read")
-            n = len(tokens)
-            predictions.append(
-                Prediction(
-                    model=self.model_id,
-                    labels=self.labels,
-                    probs=probs[row],
-                    source_tokens=tuple(tokens),
-                    target_tokens=tuple(tokens),
-                    attentions=scores[row, :, :n, :n][np.newaxis],
-                    dropped_tokens=dropped[row],
-                )
+        return [
+            Prediction(
+                model=self.model_id,
+                labels=self.labels,
+                probs=probs[row],
+                source_tokens=tuple(tokens),
+                target_tokens=tuple(tokens),
+                attentions=scores[row, :, : len(tokens), : len(tokens)][np.newaxis],
+                dropped_tokens=dropped[row],
             )
-        return predictions
-
-    def predict_probs(self, texts, batch_size: int = 256) -> np.ndarray:
-        ids, _, _ = encode(self.vocab, list(texts), self.max_tokens)
-        return np.asarray(self.classifier.predict(ids, batch_size=batch_size, verbose=0))
+            for row, tokens in enumerate(kept)
+        ]
 
 
-def _remedy(model_id: str) -> str:
-    return f"run `python -m models train {model_id}` to recreate it"
+def _optimizer(config: dict):
+    import keras
+
+    return keras.optimizers.AdamW(config["learning_rate"], weight_decay=config["weight_decay"])
+
+
+RECIPE = word_classifier.Recipe(build_models, _optimizer, DEFAULT_CONFIG, DEFAULT_EPOCHS, patience=3)
 
 
 def load(model_id: str, asset_dir: Path) -> KerasTransformer:
-    asset_dir = Path(asset_dir)
-    config = {**DEFAULT_CONFIG, **read_json(asset_dir / CONFIG, _remedy(model_id))}
-    vocab = Vocabulary.load(asset_dir / VOCAB, _remedy(model_id))
-    config["vocab_size"] = len(vocab)
-    classifier, inspector = build_models(config)
-    weights = asset_dir / WEIGHTS
-    if not weights.is_file():
-        raise AssetError(weights, "is missing", _remedy(model_id))
-    try:
-        inspector.load_weights(weights)
-    except Exception as exc:  # h5py/keras raise many types for truncated or foreign files
-        raise AssetError(weights, f"could not be loaded ({exc.__class__.__name__}: {exc})", _remedy(model_id)) from None
-    return KerasTransformer(model_id, config, vocab, classifier, inspector)
+    return word_classifier.load(RECIPE, KerasTransformer, model_id, asset_dir)
 
 
-def _fit(config: dict, vocab: Vocabulary, rows, epochs: int, validation=None, verbose: int = 1):
-    """Build a fresh model and fit it on ``rows``; returns (classifier, inspector, history)."""
-    import keras
-
-    classifier, inspector = build_models(config)
-    optimizer = keras.optimizers.AdamW(config["learning_rate"], weight_decay=config["weight_decay"])
-    classifier.compile(optimizer=optimizer, loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-    x, _, _ = encode(vocab, list(rows.texts), config["max_tokens"])
-    fit_args = dict(epochs=epochs, batch_size=64, verbose=verbose)
-    if validation is not None:
-        x_val, _, _ = encode(vocab, list(validation.texts), config["max_tokens"])
-        fit_args["validation_data"] = (x_val, np.asarray(validation.labels))
-        fit_args["callbacks"] = [keras.callbacks.EarlyStopping(monitor="val_accuracy", patience=3, restore_best_weights=True)]
-    history = classifier.fit(x, np.asarray(rows.labels), **fit_args)
-    return classifier, inspector, history
-
-
-def train(model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Path, seed: int = 0, overrides: dict | None = None) -> dict:
-    """Choose the epoch count on a 10% validation split, then refit on every training row.
-
-    The refit gives the shipped model the 10% of rows that validation held back; with fewer
-    than 11,000 rows here that is worth having. ``overrides`` replaces entries of
-    DEFAULT_CONFIG, for hyperparameter searches.
-    """
-    import keras
-
-    from models.io import atomic_write, atomic_write_json
-
-    config = {**DEFAULT_CONFIG, **(overrides or {})}
-    verbose = 2 if limit else 1
-    data = load_split("train", data_dir, limit)
-    train_rows, val_rows = train_validation_split(data, 0.1, seed)
-
-    print(f"Choosing the number of epochs on {len(val_rows)} validation rows", flush=True)
-    keras.utils.set_random_seed(seed)
-    vocab = Vocabulary.build(train_rows.texts, config["vocab_size"], config["min_count"])
-    _, _, history = _fit({**config, "vocab_size": len(vocab)}, vocab, train_rows, epochs or DEFAULT_EPOCHS, val_rows, verbose)
-    best = int(np.argmax(history.history["val_accuracy"]))
-
-    print(f"Refitting on all {len(data)} training rows for {best + 1} epochs", flush=True)
-    keras.utils.set_random_seed(seed)
-    vocab = Vocabulary.build(data.texts, config["vocab_size"], config["min_count"])
-    config["vocab_size"] = len(vocab)
-    _, inspector, _ = _fit(config, vocab, data, best + 1, verbose=verbose)
-
-    out_dir = Path(out_dir)
-    # Saved from the inspector: same layers, but no optimizer attached, so no Adam slots are
-    # written and the file stays a third of the size.
-    atomic_write(out_dir / WEIGHTS, lambda tmp: inspector.save_weights(str(tmp)))
-    vocab.save(out_dir / VOCAB)
-    atomic_write_json(out_dir / CONFIG, config)
-    return {
-        "model": model_id,
-        "data": str(data.source),
-        "train_rows": len(data),
-        "validation_rows": len(val_rows),
-        "epochs_tried": len(history.history["loss"]),
-        "best_epoch": best + 1,
-        "validation_accuracy": round(float(history.history["val_accuracy"][best]), 6),
-        "seed": seed,
-    }
+def train(model_id: str, **options) -> dict:
+    """Train as ``models.word_classifier.train`` describes; options as the registry documents."""
+    return word_classifier.train(RECIPE, model_id, **options)
 
 
 def evaluate(model: KerasTransformer, *, data_dir=None, limit=None) -> dict:

@@ -8,6 +8,7 @@ import pytest
 
 from models import keras_transformer, registry
 from models.base import AssetError, InputError
+from models.text import encode
 
 SENTENCES = [
     "Oil prices climb to record high as investors worry about supply",
@@ -37,7 +38,7 @@ def test_the_classifier_gets_the_easy_examples_right(model):
 
 
 def test_padding_receives_no_attention(model):
-    ids, kept, _ = keras_transformer.encode(model.vocab, ["stocks fell sharply"], model.max_tokens)
+    ids, kept, _ = encode(model.vocab, ["stocks fell sharply"], model.max_tokens)
     padded = np.pad(ids, ((0, 0), (0, 20)))
     _, scores = (np.asarray(t) for t in model.inspector(padded, training=False))
     n = len(kept[0])

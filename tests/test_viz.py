@@ -53,6 +53,11 @@ def test_long_inputs_thin_labels_rotate_them_and_grow_the_figure():
     assert figure.layout.height > alignment_heatmap(weights[:5, :5], tokens[:5], tokens[:5]).layout.height
 
 
+def test_character_labels_stay_upright():
+    chars = list("3 March 2015")
+    assert alignment_heatmap(np.full((1, len(chars)), 1 / len(chars)), chars, ["2"]).layout.xaxis.tickangle == 0
+
+
 def test_tick_labels_shorten_overlong_tokens():
     _, labels = tick_labels(["x" * 200])
     assert len(labels[0]) <= 18 and labels[0].endswith("…")

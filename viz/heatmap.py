@@ -92,7 +92,8 @@ def alignment_heatmap(
         tickmode="array",
         tickvals=x_pos,
         ticktext=x_text,
-        tickangle=0 if len(source_tokens) <= 8 and longest <= 8 else -60,
+        # Characters and short inputs read best upright; longer labels would collide.
+        tickangle=0 if longest <= 2 or (len(source_tokens) <= 8 and longest <= 8) else -60,
         title_text=source_title,
         showgrid=False,
         zeroline=False,
