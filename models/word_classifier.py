@@ -16,6 +16,7 @@ import numpy as np
 
 from models.base import AttentionModel, InputError, load_weights, retrain_remedy
 from models.data import AG_NEWS_LABELS, load_split, train_validation_split
+from models.evaluation import evaluate_classifier
 from models.io import atomic_write, atomic_write_json, read_json
 from models.text import Vocabulary, encode
 
@@ -127,3 +128,8 @@ def train(recipe: Recipe, model_id: str, *, data_dir=None, epochs=None, limit=No
         "validation_accuracy": round(float(history.history["val_accuracy"][best]), 6),
         "seed": seed,
     }
+
+
+def evaluate(model: WordClassifier, *, data_dir=None, limit=None) -> dict:
+    """Accuracy on the AG News test set (its first ``limit`` rows if given)."""
+    return evaluate_classifier(model, load_split("test", data_dir, limit))
