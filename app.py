@@ -11,8 +11,9 @@ import re
 import streamlit as st
 
 import models
-from models.attention_maths import attention_rollout, merge_prediction, without_special
 from models.base import LensError
+from models.maths.rollout import attention_rollout
+from models.maths.tokens import merge_prediction, without_special
 from models.registry import HF_PREFIX, REGISTRY, hf_models_allowed
 from viz import alignment_heatmap, head_grid, probability_bars
 
@@ -112,7 +113,10 @@ def sidebar() -> tuple[str, str | None, str]:
         st.caption(descriptions[model_id])
         if hf_models_allowed():
             checkpoint = st.text_input(
-                "…or your own checkpoint", key="checkpoint", placeholder="folder or owner/name on the hub", help="A sequence-classification checkpoint in Hugging Face format (BERT, DistilBERT, RoBERTa, ALBERT, ELECTRA). Remote code is never run."
+                "…or your own checkpoint",
+                key="checkpoint",
+                placeholder="folder or owner/name on the hub",
+                help="A sequence-classification checkpoint in Hugging Face format (BERT, DistilBERT, RoBERTa, ALBERT, ELECTRA). Remote code is never run.",
             ).strip()
             if checkpoint:
                 model_id = HF_PREFIX + checkpoint
@@ -121,8 +125,14 @@ def sidebar() -> tuple[str, str | None, str]:
             compare_id = st.selectbox("Second model", list(descriptions), key="compare_id")
         scheme = st.radio("Heatmap colours", list(SCHEMES), format_func=SCHEMES.get, key="scheme")
         st.toggle("Stretch colours to the strongest weight", key="stretch", help="Off: the paper's fixed 0..1 scale. On: diffuse heads show their structure.")
-        st.toggle("Whole words instead of word pieces", key="words", help="Attention to a word is the sum over its pieces, attention from a word the mean (Clark et al. 2019).")
-        st.toggle("Hide special tokens ([CLS], [SEP], …)", key="hide_special", help="Weights are not renormalised: rows then show only what went to ordinary tokens.")
+        st.toggle(
+            "Whole words instead of word pieces",
+            key="words",
+            help="Attention to a word is the sum over its pieces, attention from a word the mean (Clark et al. 2019).",
+        )
+        st.toggle(
+            "Hide special tokens ([CLS], [SEP], …)", key="hide_special", help="Weights are not renormalised: rows then show only what went to ordinary tokens."
+        )
     return model_id, compare_id, scheme
 
 
@@ -191,7 +201,9 @@ def show_attention(prediction: models.Prediction, scheme: str, suffix: str) -> N
     if prediction.num_layers > 1 and prediction.source_tokens == prediction.target_tokens:
         with st.expander(f"Attention rollout up to layer {layer} (Abnar & Zuidema 2020)"):
             rolled, source, target = visible(prediction, attention_rollout(prediction.attentions)[layer - 1])
-            st.plotly_chart(alignment_heatmap(rolled, source, target, scheme=scheme, title=f"Rollout through layers 1-{layer}", stretch=stretch), width="stretch")
+            st.plotly_chart(
+                alignment_heatmap(rolled, source, target, scheme=scheme, title=f"Rollout through layers 1-{layer}", stretch=stretch), width="stretch"
+            )
             st.caption(
                 "Rollout multiplies the head-averaged attention of each layer, counting the residual "
                 "connection as half of it: row i estimates how much each input token has flowed into "
@@ -213,8 +225,7 @@ def show_model(model_id: str, text: str, scheme: str, suffix: str = "") -> None:
         st.warning(note)
     if prediction.dropped_tokens:
         st.warning(
-            f"The text is longer than this model reads ({model.max_tokens} tokens): the last "
-            f"{prediction.dropped_tokens} tokens were dropped and are not shown."
+            f"The text is longer than this model reads ({model.max_tokens} tokens): the last {prediction.dropped_tokens} tokens were dropped and are not shown."
         )
     show_output(prediction)
     show_attention(prediction, scheme, suffix)

@@ -21,7 +21,15 @@ REPO = Path(__file__).resolve().parent.parent
 PORT = 8599
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 # No background networking: the machine's network is closed and Chromium would keep retrying.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 SHOTS = {
     "keras-transformer.png": dict(model="keras-transformer", text="Federer beats Nadal to reach the Wimbledon final"),
     "minilm-agnews.png": dict(model="minilm-agnews", text="Transformers reshape chipmakers as Intel cuts prices", layer="3", head="4", words="1"),
@@ -44,7 +52,21 @@ def wait_for_server(timeout: float = 90.0) -> None:
 def main(out_dir: Path = REPO / "docs") -> None:
     python = REPO / ".venv" / "bin" / "python"
     server = subprocess.Popen(
-        [str(python), "-m", "streamlit", "run", "app.py", "--server.port", str(PORT), "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "minimal"],
+        [
+            str(python),
+            "-m",
+            "streamlit",
+            "run",
+            "app.py",
+            "--server.port",
+            str(PORT),
+            "--server.headless",
+            "true",
+            "--browser.gatherUsageStats",
+            "false",
+            "--client.toolbarMode",
+            "minimal",
+        ],
         cwd=REPO,
         env={**os.environ, "HF_HUB_OFFLINE": "1"},
     )

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from models.attention_maths import WORDS
 from models.contract import Prediction
+from models.maths.tokens import WORDS
 
 # Tokenising megabytes of pasted text would stall a shared classroom server for everyone;
 # no model here reads more than 512 tokens anyway.
@@ -79,7 +79,7 @@ class AttentionModel(ABC):
     Subclasses set ``model_id``, ``kind`` ("classifier" or "seq2seq"), ``labels`` and
     ``max_tokens`` and implement ``_predict_checked``; input checking lives here once.
     ``subword_scheme`` says how the tokens mark pieces of words, for
-    ``models.attention_maths.merge_prediction``; models whose tokens are words keep "words".
+    ``models.maths.tokens.merge_prediction``; models whose tokens are words keep "words".
     """
 
     model_id: str

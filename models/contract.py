@@ -81,8 +81,7 @@ class Prediction:
             raise ContractError(f"{self.model}: attentions need at least one layer and one head, got shape {att.shape}")
         if src != len(self.source_tokens) or tgt != len(self.target_tokens):
             raise ContractError(
-                f"{self.model}: attention shape {att.shape} does not match "
-                f"{len(self.target_tokens)} target and {len(self.source_tokens)} source tokens"
+                f"{self.model}: attention shape {att.shape} does not match {len(self.target_tokens)} target and {len(self.source_tokens)} source tokens"
             )
         if len(self.source_special) != src or len(self.target_special) != tgt:
             raise ContractError(f"{self.model}: special-token flags do not match the token lists")
@@ -95,9 +94,8 @@ class Prediction:
                 raise ContractError(f"{self.model}: attention rows must sum to 1, worst row is off by {worst:.2e}")
         if self.probs.shape != (len(self.labels),):
             raise ContractError(f"{self.model}: probs shape {self.probs.shape} does not match {len(self.labels)} labels")
-        if self.labels:
-            if self.probs.min() < 0.0 or abs(float(self.probs.sum()) - 1.0) > PROB_SUM_TOLERANCE:
-                raise ContractError(f"{self.model}: class probabilities must be non-negative and sum to 1")
+        if self.labels and (self.probs.min() < 0.0 or abs(float(self.probs.sum()) - 1.0) > PROB_SUM_TOLERANCE):
+            raise ContractError(f"{self.model}: class probabilities must be non-negative and sum to 1")
         if self.dropped_tokens < 0:
             raise ContractError(f"{self.model}: dropped_tokens cannot be negative")
 

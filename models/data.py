@@ -74,10 +74,7 @@ def _download(name: str) -> Path:
             out.write(response.read())
         os.replace(tmp, target)
     except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        raise DataError(
-            f"AG News {name} is not available locally and could not be downloaded ({exc}); "
-            f"set AG_NEWS_DIR to a folder holding {name}"
-        ) from None
+        raise DataError(f"AG News {name} is not available locally and could not be downloaded ({exc}); set AG_NEWS_DIR to a folder holding {name}") from None
     return target
 
 

@@ -21,7 +21,7 @@ def classification_report(probs: np.ndarray, gold: np.ndarray, labels: tuple[str
     for index, name in enumerate(labels):
         members = gold == index
         per_class[name] = round(float((predicted[members] == index).mean()), 6) if members.any() else None
-    return {"accuracy": round(float((predicted == gold).mean()), 6), "per_class": per_class, "n": int(len(gold))}
+    return {"accuracy": round(float((predicted == gold).mean()), 6), "per_class": per_class, "n": len(gold)}
 
 
 def in_batches(model_id: str, texts: Sequence[str], predict: Callable[[list[str]], T], batch_size: int = 256) -> list[T]:

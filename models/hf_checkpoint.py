@@ -19,6 +19,7 @@ from models.data import AG_NEWS_LABELS, load_split
 from models.evaluation import evaluate_classifier
 from models.hf_common import EVALUATION_CHUNK, TransformerClassifier
 from models.registry import HF_PREFIX
+
 # Encoder families whose TF classifier reads the first token and takes a right-padded, masked
 # batch, so padding to a fixed length cannot change the prediction, and whose attentions are
 # square (layers, heads, T, T). Decoder classifiers (GPT-2) read the last token and would read

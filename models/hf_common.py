@@ -21,9 +21,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.attention_maths import BYTE_BPE, SENTENCEPIECE, WORDPIECE, WORDS
 from models.base import AttentionModel, InputError, check_text
 from models.contract import Prediction
+from models.maths.tokens import BYTE_BPE, SENTENCEPIECE, WORDPIECE, WORDS
 
 # AG News texts are 18-351 wordpieces, median about 50: finer steps below 128 save most padding.
 BUCKETS = (16, 32, 48, 64, 96, 128, 256, 512)
@@ -71,7 +71,7 @@ def tokenize_texts(tokenizer, texts: Sequence[str], max_tokens: int) -> list[Tok
 
 
 def subword_scheme(tokenizer) -> str:
-    """How ``tokenizer`` marks word pieces (see models.attention_maths), read from its definition."""
+    """How ``tokenizer`` marks word pieces (see models.maths.tokens), read from its definition."""
     backend = getattr(tokenizer, "backend_tokenizer", None)
     if backend is None:  # a slow (pure Python) tokenizer: no reliable way to tell, merge nothing
         return WORDS
@@ -88,7 +88,7 @@ def subword_scheme(tokenizer) -> str:
 
 
 def buckets_up_to(max_tokens: int) -> tuple[int, ...]:
-    return tuple(b for b in BUCKETS if b < max_tokens) + (max_tokens,)
+    return (*tuple(b for b in BUCKETS if b < max_tokens), max_tokens)
 
 
 class BucketedFunction:
@@ -124,7 +124,9 @@ class BucketedFunction:
             self._compiled[key] = tf.function(functools.partial(self.function), input_signature=[spec, spec], jit_compile=self.jit_compile)
         return self._compiled[key]
 
-    def __call__(self, rows: Sequence[Sequence[int]], batch_size: int = BATCH_SIZE, progress: Callable[[int], None] | None = None) -> list[tuple[np.ndarray, ...]]:
+    def __call__(
+        self, rows: Sequence[Sequence[int]], batch_size: int = BATCH_SIZE, progress: Callable[[int], None] | None = None
+    ) -> list[tuple[np.ndarray, ...]]:
         """Outputs for each row of ids, in input order; each output keeps its padded length."""
         results: list[tuple[np.ndarray, ...] | None] = [None] * len(rows)
         # Sorting by length fills each batch with texts of one bucket.

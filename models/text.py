@@ -34,7 +34,7 @@ class Vocabulary:
         self._ids = {token: index for index, token in enumerate(self.tokens)}
 
     @classmethod
-    def build(cls, texts: Iterable[str], max_size: int, min_count: int = 1) -> "Vocabulary":
+    def build(cls, texts: Iterable[str], max_size: int, min_count: int = 1) -> Vocabulary:
         counts = Counter(word for text in texts for word in tokenize(text))
         # Ties broken alphabetically so the same data always gives the same vocabulary.
         ranked = sorted((w for w, c in counts.items() if c >= min_count), key=lambda w: (-counts[w], w))
@@ -50,7 +50,7 @@ class Vocabulary:
         atomic_write_json(path, self.tokens)
 
     @classmethod
-    def load(cls, path: Path, remedy: str) -> "Vocabulary":
+    def load(cls, path: Path, remedy: str) -> Vocabulary:
         from models.base import AssetError
 
         tokens = read_json(path, remedy)

@@ -55,7 +55,7 @@ def test_weights_are_the_softmax_over_real_tokens_and_exactly_zero_on_padding():
 
 
 def test_context_is_the_weighted_sum_of_the_annotations():
-    context, weights = _layer(with_query=True)(KEYS, query=QUERIES, mask=MASK)
+    context, _weights = _layer(with_query=True)(KEYS, query=QUERIES, mask=MASK)
     alpha = _softmax(EXPECTED_SCORES)
     # c_i = sum_j alpha_ij h_j over the three real annotations (1,0), (0,1), (1,1).
     expected = np.stack([alpha[:, 0] + alpha[:, 2], alpha[:, 1] + alpha[:, 2]], axis=-1)

@@ -179,7 +179,7 @@ def test_minilm_offers_six_layers_and_twelve_heads_and_word_view(app):
 
 
 def test_own_checkpoint_is_offered_only_when_the_operator_allows_it(tmp_path, monkeypatch):
-    from test_hf_checkpoint import make_checkpoint
+    from tests.helpers.checkpoints import make_checkpoint
 
     at = AppTest.from_file(APP, default_timeout=TIMEOUT).run()
     assert not [box for box in at.text_input if box.key == "checkpoint"]

@@ -16,7 +16,9 @@ REPO = Path(__file__).resolve().parent.parent
 
 def run_cli(*args):
     """The CLI as a user runs it, in a fresh interpreter."""
-    return subprocess.run([sys.executable, "-m", "models", *args], cwd=REPO, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "models", *args], cwd=REPO, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"}, timeout=300
+    )
 
 
 def test_list_prints_every_registered_model_with_its_description():

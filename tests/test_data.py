@@ -33,12 +33,12 @@ def test_malformed_row_names_file_and_line(tmp_path, bad_line, problem):
 def test_non_utf8_file_is_named(tmp_path):
     path = tmp_path / "test.csv"
     path.write_bytes(b'"1","caf\xe9","x"\n')
-    with pytest.raises(DataError, match="test.csv is not UTF-8"):
+    with pytest.raises(DataError, match=r"test\.csv is not UTF-8"):
         parse_csv(path)
 
 
 def test_missing_data_gives_one_clear_error_without_downloading(tmp_path):
-    with pytest.raises(DataError, match="AG News test data not found.*AG_NEWS_DIR"):
+    with pytest.raises(DataError, match=r"AG News test data not found.*AG_NEWS_DIR"):
         load_split("test", tmp_path)
 
 

@@ -1,6 +1,5 @@
 """The lesson's Keras transformer: its own attention shape and padding (shared behaviour: test_word_classifiers)."""
 
-
 import numpy as np
 import pytest
 

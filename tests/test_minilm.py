@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from models import registry
-from models.attention_maths import WORDPIECE, merge_prediction
 from models.base import AssetError, InputError
+from models.maths.tokens import WORDPIECE, merge_prediction
 from models.minilm import CONFIG, HEAD, MODEL_ID
 
 ASSET_DIR = registry.entry(MODEL_ID).asset_dir

@@ -1,23 +1,23 @@
-"""Word merging (models.attention_maths) against hand-worked examples."""
+"""Word merging and rollout (models.maths) against hand-worked examples."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from models.attention_maths import (
+from models.contract import Prediction
+from models.maths.rollout import attention_rollout
+from models.maths.tokens import (
     BYTE_BPE,
     SENTENCEPIECE,
     WORDPIECE,
     WORDS,
-    attention_rollout,
     merge_prediction,
     merge_subwords,
     merge_tokens,
     without_special,
     word_groups,
 )
-from models.contract import Prediction
 
 # [CLS] play ##ing [SEP]: the word "playing" is split in two pieces.
 TOKENS = ("[CLS]", "play", "##ing", "[SEP]")
