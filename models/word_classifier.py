@@ -35,7 +35,6 @@ class Recipe:
 
 
 class WordClassifier(AttentionModel):
-    kind = "classifier"
     labels = AG_NEWS_LABELS
 
     def __init__(self, model_id: str, config: dict, vocab: Vocabulary, classifier, inspector):

@@ -12,8 +12,9 @@ import pytest
 from models import registry
 from models.base import AssetError, InputError
 from models.maths.tokens import WORDPIECE, merge_prediction
-from models.minilm import CONFIG, HEAD, MODEL_ID
+from models.minilm import CONFIG, HEAD
 
+MODEL_ID = "minilm-agnews"
 ASSET_DIR = registry.entry(MODEL_ID).asset_dir
 # Lengths chosen to land in different padding buckets (16, 64 and 128 wordpieces).
 SENTENCES = (
