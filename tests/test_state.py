@@ -1,0 +1,67 @@
+"""The page state schema (views.state): every link opens a working page, and reproduces it."""
+
+from __future__ import annotations
+
+from views import VIEWS, state
+
+
+def test_a_full_link_round_trips_through_the_schema():
+    query = {
+        "model": "minilm-agnews",
+        "compare": "keras-transformer",
+        "text": "Stocks rally on Wall Street",
+        "text2": "The river bank flooded",
+        "view": "rollout",
+        "layer": "3",
+        "head": "7",
+        "b.layer": "2",
+        "b.head": "2",
+        "scheme": "grayscale",
+        "stretch": "1",
+        "words": "1",
+        "hide_special": "1",
+        "ablate": "1:2,3:4",
+        "lang": "de",
+    }
+    values = state.parse_query(query)
+    assert values["layer"] == 3 and values["b.head"] == 2 and values["words"] is True
+    assert values["ablate"] == frozenset({(1, 2), (3, 4)})
+    assert state.to_query(values) == query
+
+
+def test_bad_values_fall_back_to_defaults_one_by_one():
+    values = state.parse_query({"model": "<script>", "view": "nope", "layer": "abc", "head": "0", "words": "yes", "ablate": "1:x", "text": "kept"})
+    assert values["model"] == state.FIELD_BY_NAME["model"].default
+    assert values["view"] == "heatmap" and values["layer"] == 1 and values["head"] == 1
+    assert values["words"] is False and values["ablate"] == frozenset()
+    assert values["text"] == "kept"
+
+
+def test_a_link_without_text_opens_on_an_example_of_that_models_kind():
+    values = state.parse_query({"model": "bahdanau-dates"})
+    assert values["text"] in state.DATE_EXAMPLES
+    assert values["scheme"] == "grayscale"  # the paper's figure
+    assert state.parse_query({})["text"] in state.CLASSIFIER_EXAMPLES
+
+
+def test_defaults_stay_out_of_the_url_but_the_text_is_always_in_it():
+    values = state.parse_query({"text": "hello"})
+    assert state.to_query(values) == {"text": "hello"}
+
+
+def test_long_texts_stay_out_of_the_url():
+    values = state.parse_query({})
+    values["text"] = "word " * 400
+    assert "text" not in state.to_query(values)
+
+
+def test_second_panel_fields_are_namespaced():
+    per_panel = {field.name for field in state.FIELDS if field.per_panel}
+    assert {"layer", "head", "ablate"} <= per_panel
+    assert state.key("layer", state.SECOND_PANEL) == "b.layer"
+    assert state.key("text", state.SECOND_PANEL) == "text"
+
+
+def test_every_view_key_is_a_valid_url_value():
+    for view in VIEWS:
+        assert state.parse_query({"view": view.KEY})["view"] == view.KEY

@@ -1,0 +1,178 @@
+"""Work done once: models, predictions and derived arrays, shared by every session.
+
+A widget change (layer, head, colours, view) re-runs the page script; nothing here runs the model
+again for it. Results are kept in one process-wide cache keyed on what they depend on (model,
+text, options), so 30 students who submit the same example share one prediction, and a student
+who flips between views recomputes nothing.
+
+Why not ``st.cache_data``: it pickles every value on store and unpickles a copy on every hit;
+a 512-token MiniLM prediction holds 75 MB of attention, which would be copied on each rerun of
+each session. Values here are immutable (frozen dataclasses, read-only arrays), so sessions can
+share them without copies; the cache is bounded by bytes, not entries, and a second session
+asking for a result being computed waits for it instead of computing it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable
+from typing import Any
+
+import numpy as np
+import streamlit as st
+
+import models
+from models.base import AttentionModel, LensError
+from models.contract import Prediction
+from models.maths.tokens import merge_prediction
+from views.i18n import _
+
+CACHE_BYTES = 512 * 2**20  # with four models loaded (about 700 MB) the server stays under 1.5 GB
+
+
+def nbytes(value: Any) -> int:
+    """Approximate memory held by a cached value: its numpy arrays, strings, and containers."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, str | bytes):
+        return len(value)
+    if dataclasses.is_dataclass(value):
+        return sum(nbytes(getattr(value, f.name)) for f in dataclasses.fields(value))
+    if isinstance(value, dict):
+        return sum(nbytes(k) + nbytes(v) for k, v in value.items())
+    if isinstance(value, list | tuple | set | frozenset):
+        return sum(nbytes(v) for v in value) + 8 * len(value)
+    return 64
+
+
+def freeze(value: Any) -> Any:
+    """Make the arrays inside ``value`` read-only: a shared result must not be changed by a view."""
+    if isinstance(value, np.ndarray):
+        value.setflags(write=False)
+    elif dataclasses.is_dataclass(value):
+        for f in dataclasses.fields(value):
+            freeze(getattr(value, f.name))
+    elif isinstance(value, dict):
+        for v in value.values():
+            freeze(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            freeze(v)
+    return value
+
+
+class SharedCache:
+    """A thread-safe LRU bounded by bytes, computing each key once even when asked concurrently."""
+
+    def __init__(self, max_bytes: int):
+        self.max_bytes = max_bytes
+        self._values: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()
+        self._pending: dict[Hashable, threading.Lock] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def _lookup(self, key: Hashable) -> tuple[bool, Any]:
+        with self._lock:
+            if key in self._values:
+                self._values.move_to_end(key)
+                self.hits += 1
+                return True, self._values[key][0]
+            return False, None
+
+    def get(self, key: Hashable, compute: Callable[[], Any]) -> Any:
+        found, value = self._lookup(key)
+        if found:
+            return value
+        with self._lock:
+            pending = self._pending.setdefault(key, threading.Lock())
+        with pending:
+            found, value = self._lookup(key)
+            if found:
+                return value
+            try:
+                value = freeze(compute())
+            finally:
+                with self._lock:
+                    self._pending.pop(key, None)
+            self._store(key, value)
+            return value
+
+    def _store(self, key: Hashable, value: Any) -> None:
+        size = nbytes(value)
+        with self._lock:
+            self.misses += 1
+            if size > self.max_bytes:
+                return  # larger than the whole cache: computed for this caller only
+            self._values[key] = (value, size)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                _, (_, dropped) = self._values.popitem(last=False)
+                self._bytes -= dropped
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    @property
+    def size_bytes(self) -> int:
+        return self._bytes
+
+
+@st.cache_resource(show_spinner=False)
+def shared_cache() -> SharedCache:
+    return SharedCache(CACHE_BYTES)
+
+
+@st.cache_resource(show_spinner=False)
+def _load_model(model_id: str) -> AttentionModel:
+    return models.load(model_id)
+
+
+def load_model(model_id: str) -> AttentionModel:
+    """The one shared instance of ``model_id``: 30 students on one server load each model once."""
+    with st.spinner(_("Loading the model {model} (first time only)…").format(model=model_id)):
+        return _load_model(model_id)
+
+
+# A text of every padded length a Hugging Face model compiles for (models.hf_common.BUCKETS):
+# the first student to paste a long text should not wait for a trace.
+WARM_UP_WORDS = (8, 24, 40, 56, 88, 120, 250, 500)
+
+
+def _warm_up() -> None:
+    for model_id in models.available():
+        try:
+            model = _load_model(model_id)
+            for words in WARM_UP_WORDS if model.max_tokens > 128 else WARM_UP_WORDS[:1]:
+                model.predict(" ".join(["news"] * words))
+        except LensError:
+            continue  # that model's panel will say what is wrong when someone opens it
+
+
+@st.cache_resource(show_spinner=False)
+def start_warm_up() -> threading.Thread:
+    """Load every bundled model and trace its common input lengths, once per server, in the background."""
+    thread = threading.Thread(target=_warm_up, name="attention-lens-warm-up", daemon=True)
+    thread.start()
+    return thread
+
+
+def cached(name: str, compute: Callable[[], Any], *key: Hashable) -> Any:
+    """``compute()``'s result, shared by all sessions, under (``name``, ``key``)."""
+    return shared_cache().get((name, *key), compute)
+
+
+def prediction(model_id: str, text: str) -> Prediction:
+    """What the model says about ``text``, pieces and all; runs the model once per text."""
+    return cached("prediction", lambda: load_model(model_id).predict(text), model_id, text)
+
+
+def shown_prediction(model_id: str, text: str, words: bool) -> Prediction:
+    """The prediction as the views draw it: merged into whole words when the user asks."""
+    if not words:
+        return prediction(model_id, text)
+    model = load_model(model_id)
+    return cached("words", lambda: merge_prediction(prediction(model_id, text), model.subword_scheme), model_id, text)

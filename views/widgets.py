@@ -1,0 +1,66 @@
+"""Small pieces of page that several views share: pickers, literal text, figure and data export."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+import streamlit as st
+
+from views.context import ViewContext
+from views.i18n import _
+
+
+def escape_markdown(text: str) -> str:
+    """User text and model labels are shown literally, never interpreted as Markdown or HTML."""
+    return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>$~&])", r"\\\1", text)
+
+
+def layer_head_pickers(ctx: ViewContext, *, layer: bool = True, head: bool = True) -> tuple[int, int]:
+    """Layer and head selectboxes bound to this panel's state, clamped to the model's size."""
+    shown = ctx.shown
+    st.session_state[ctx.key("layer")] = ctx.layer
+    st.session_state[ctx.key("head")] = ctx.head
+    columns = st.columns(2)
+    if layer and shown.num_layers > 1:
+        columns[0].selectbox(_("Layer"), range(1, shown.num_layers + 1), key=ctx.key("layer"))
+    if head and shown.num_heads > 1:
+        columns[1].selectbox(_("Head"), range(1, shown.num_heads + 1), key=ctx.key("head"))
+    return ctx.layer, ctx.head
+
+
+def show_figure(ctx: ViewContext, figure: go.Figure, name: str, **chart_options) -> object:
+    """Draw ``figure`` and offer it as PNG and SVG; returns what ``st.plotly_chart`` returns."""
+    event = st.plotly_chart(figure, width="stretch", key=ctx.widget_key(f"chart-{name}"), **chart_options)
+    figure_downloads(ctx, figure, name)
+    return event
+
+
+def figure_downloads(ctx: ViewContext, figure: go.Figure, name: str) -> None:
+    from viz.export import figure_png, figure_svg
+
+    with st.popover(_("Download figure")):
+        # Rendered only when asked: a static image costs a browser round trip in kaleido.
+        if st.button(_("Prepare PNG and SVG"), key=ctx.widget_key(f"prepare-{name}")):
+            try:
+                png, svg = figure_png(figure), figure_svg(figure)
+            except Exception as exc:  # kaleido or chromium missing: say so, keep the page
+                st.error(_("Static export is not available here: {problem}").format(problem=exc))
+                return
+            left, right = st.columns(2)
+            left.download_button("PNG", png, file_name=f"{name}.png", mime="image/png", key=ctx.widget_key(f"png-{name}"))
+            right.download_button("SVG", svg, file_name=f"{name}.svg", mime="image/svg+xml", key=ctx.widget_key(f"svg-{name}"))
+
+
+def matrix_downloads(ctx: ViewContext, weights: np.ndarray, rows: Sequence[str], columns: Sequence[str], name: str, **meta) -> None:
+    """The matrix shown, as CSV (tokens as header row and first column) and as JSON."""
+    from viz.export import matrix_csv, matrix_json
+
+    meta = {"model": ctx.model_id, "text": ctx.text, "view": name, **meta}
+    left, right = st.columns(2)
+    left.download_button(_("Data as CSV"), matrix_csv(weights, rows, columns), file_name=f"{name}.csv", mime="text/csv", key=ctx.widget_key(f"csv-{name}"))
+    right.download_button(
+        _("Data as JSON"), matrix_json(weights, rows, columns, **meta), file_name=f"{name}.json", mime="application/json", key=ctx.widget_key(f"json-{name}")
+    )
