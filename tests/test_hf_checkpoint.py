@@ -11,6 +11,7 @@ import pytest
 from models import registry
 from models.__main__ import main as cli
 from models.base import LensError
+from models.data import load_split
 from models.hf_checkpoint import CheckpointNotFoundError, NoClassificationHeadError, UnsupportedArchitectureError
 from models.maths.tokens import BYTE_BPE, SENTENCEPIECE, WORDPIECE, merge_prediction
 from tests.helpers.checkpoints import TEXT, make_checkpoint
@@ -136,7 +137,10 @@ def test_cli_predict_and_evaluate(tmp_path, tiny_ag_news, capsys, monkeypatch):
     assert "Sci/Tech" in capsys.readouterr().out
     assert cli(["evaluate", "--model", f"hf:{ag_news}", "--data", str(tiny_ag_news), "--json"]) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
-    assert report["n"] == 32 and 0.0 <= report["accuracy"] <= 1.0
+    assert report["n"] == 32
+    rows = load_split("test", tiny_ag_news)
+    predicted = registry.load(f"hf:{ag_news}").predict_probs(list(rows.texts)).argmax(axis=1)
+    assert report["accuracy"] == pytest.approx(float(np.mean(predicted == np.asarray(rows.labels))), abs=1e-6)
     assert cli(["evaluate", "--model", f"hf:{ag_news}", "--data", str(tiny_ag_news), "--write-metrics"]) == 2
     assert "--write-metrics records" in capsys.readouterr().err
     three = make_checkpoint(tmp_path / "three")
