@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from views import heatmap, overview, rollout
+from views import compare, flow, headview, heatmap, overview, rollout, stats
 
-VIEWS: tuple[ModuleType, ...] = (heatmap, overview, rollout)
+VIEWS: tuple[ModuleType, ...] = (heatmap, overview, headview, stats, rollout, flow, compare)
 BY_KEY = {view.KEY: view for view in VIEWS}

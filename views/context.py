@@ -10,7 +10,7 @@ import numpy as np
 
 from models.base import AttentionModel
 from models.contract import Prediction
-from models.maths.tokens import without_special
+from models.maths.tokens import merge_subwords, without_special, word_groups
 from views import compute, state
 
 
@@ -78,9 +78,19 @@ class ViewContext:
         kept, source_keep, target_keep = without_special(attentions, shown.source_special, shown.target_special)
         return kept, [shown.source_tokens[i] for i in source_keep], [shown.target_tokens[i] for i in target_keep]
 
-    def visible_columns(self) -> list[int]:
-        """Positions of the source tokens that ``visible`` keeps."""
-        return [i for i, special in enumerate(self.shown.source_special) if not (self.hide_special and special)]
+    def visible_row(self, values: np.ndarray) -> tuple[np.ndarray, list[str]]:
+        """Values (..., S) over ``shown``'s source tokens, without special tokens if so chosen."""
+        keep = [i for i, special in enumerate(self.shown.source_special) if not (self.hide_special and special)]
+        return np.asarray(values)[..., keep], [self.shown.source_tokens[i] for i in keep]
+
+    def as_shown(self, attentions: np.ndarray) -> np.ndarray:
+        """An array (..., T, S) over the model's own tokens, merged into words if ``shown`` is."""
+        if not self.words:
+            return attentions
+        raw, scheme = self.prediction, self.model.subword_scheme
+        rows = word_groups(raw.target_tokens, raw.target_special, scheme)
+        columns = word_groups(raw.source_tokens, raw.source_special, scheme)
+        return merge_subwords(attentions, rows, columns)
 
     def cached(self, name: str, compute_: Callable[[], Any], *key: Hashable) -> Any:
         """A derived result of this panel's text, shared across reruns and sessions.

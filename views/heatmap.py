@@ -8,7 +8,7 @@ from models.base import AttentionModel
 from models.contract import Prediction
 from views.context import ViewContext
 from views.i18n import N_, _
-from views.widgets import layer_head_pickers, matrix_downloads, show_figure
+from views.widgets import layer_head_pickers, matrix_downloads, only_special_tokens_left, show_figure
 from viz import alignment_heatmap
 
 KEY = "heatmap"
@@ -40,7 +40,7 @@ def render(ctx: ViewContext) -> None:
     layer, head = layer_head_pickers(ctx)
     weights, source, target = ctx.visible(ctx.shown.attentions[layer - 1, head - 1])
     if not source or not target:
-        st.info(_("Only special tokens are left: switch off “Hide special tokens” to see them."))
+        only_special_tokens_left()
         return
     single = ctx.shown.num_layers * ctx.shown.num_heads == 1
     title = _("Alignment") if single else _("Layer {layer}, head {head}").format(layer=layer, head=head)

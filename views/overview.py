@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import streamlit as st
-
 from models.base import AttentionModel
 from models.contract import Prediction
-from views import state
 from views.context import ViewContext
 from views.i18n import N_, _
-from views.widgets import figure_downloads
+from views.widgets import only_special_tokens_left, open_clicked_head, show_figure
+from viz.overview import overview_image
 
 KEY = "overview"
 TITLE = N_("All heads")
@@ -26,24 +24,10 @@ def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:
     return True, ""
 
 
-def _open_clicked_head(chart_key: str, panel: str) -> None:
-    """Runs before the next script run, so it may still change the view and head pickers."""
-    points = st.session_state[chart_key].selection.get("points", [])
-    if points and points[0].get("customdata"):
-        layer, head = points[0]["customdata"][:2]
-        st.session_state[state.key("layer", panel)] = int(layer)
-        st.session_state[state.key("head", panel)] = int(head)
-        st.session_state[state.key("view")] = "heatmap"
-
-
 def render(ctx: ViewContext) -> None:
-    from viz.overview import overview_image
-
     attentions, _source, _target = ctx.visible(ctx.shown.attentions)
     if attentions.shape[-1] == 0 or attentions.shape[-2] == 0:
-        st.info(_("Only special tokens are left: switch off “Hide special tokens” to see them."))
+        only_special_tokens_left()
         return
-    figure = overview_image(attentions, scheme=ctx.scheme, selected=(ctx.layer, ctx.head))
-    chart_key = ctx.widget_key("overview-click")
-    st.plotly_chart(figure, width="stretch", key=chart_key, on_select=_open_clicked_head, args=(chart_key, ctx.panel), selection_mode="points")
-    figure_downloads(ctx, figure, "overview")
+    figure = overview_image(attentions, scheme=ctx.scheme, selected=(ctx.layer - 1, ctx.head - 1))
+    show_figure(ctx, figure, "overview", on_click=open_clicked_head)

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import streamlit as st
-
 from models.base import AttentionModel
 from models.contract import Prediction
 from models.maths.rollout import attention_rollout
 from views.context import ViewContext
 from views.i18n import N_, _
-from views.widgets import layer_head_pickers, matrix_downloads, show_figure
+from views.widgets import layer_head_pickers, matrix_downloads, only_special_tokens_left, show_figure
 from viz import alignment_heatmap
 
 KEY = "rollout"
@@ -33,7 +31,7 @@ def render(ctx: ViewContext) -> None:
     rolled = ctx.cached("rollout", lambda: attention_rollout(ctx.shown.attentions))
     weights, source, target = ctx.visible(rolled[layer - 1])
     if not source or not target:
-        st.info(_("Only special tokens are left: switch off “Hide special tokens” to see them."))
+        only_special_tokens_left()
         return
     title = _("Rollout through layers 1-{layer}").format(layer=layer)
     show_figure(ctx, alignment_heatmap(weights, source, target, scheme=ctx.scheme, title=title, stretch=ctx.stretch), f"rollout-L{layer}")

@@ -79,6 +79,13 @@ def _positive_int(limit: int) -> Callable[[str], int]:
     return parse
 
 
+def _count(value: str) -> int:
+    number = int(value)
+    if number < 0:
+        raise ValueError(value)
+    return number
+
+
 def _flag(value: str) -> bool:
     if value not in ("0", "1"):
         raise ValueError(value)
@@ -120,6 +127,18 @@ def format_heads(heads: frozenset[tuple[int, int]]) -> str:
     return ",".join(f"{layer}:{head}" for layer, head in sorted(heads))
 
 
+def parse_numbers(value: str) -> tuple[int, ...]:
+    """``"1,3"`` -> (1, 3): positive, sorted, without repeats; raises ValueError if malformed."""
+    numbers = sorted({int(n) for n in filter(None, value.split(","))})
+    if numbers and numbers[0] < 1:
+        raise ValueError(value)
+    return tuple(numbers)
+
+
+def format_numbers(numbers: tuple[int, ...]) -> str:
+    return ",".join(str(n) for n in numbers)
+
+
 def _view_keys() -> tuple[str, ...]:
     from views import VIEWS  # the views import this module: resolve the list when first needed
 
@@ -156,9 +175,11 @@ FIELDS = (
     Field("stretch", _flag, False, write=_write_flag),
     Field("words", _flag, False, write=_write_flag),
     Field("hide_special", _flag, False, write=_write_flag),
-    # Head view: which heads are drawn (empty = all) and the weakest line shown.
-    Field("heads", parse_heads, frozenset(), write=format_heads),
+    # Head view: which heads are drawn (1-based; empty = all), the weakest line shown, and the
+    # token whose lines alone are drawn (1-based position; 0 = every token).
+    Field("heads", parse_numbers, (), write=format_numbers),
     Field("threshold", _fraction, 0.05),
+    Field("focus", _count, 0),
     # Flow and rollout: the query token whose row is shown (1-based position).
     Field("query", _positive_int(512), 1),
     # Ablation: heads switched off ("L:H,L:H", 1-based); attribution: class and IG steps.

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from views import state
 from views.context import ViewContext
 from views.i18n import _
 
@@ -16,6 +18,10 @@ from views.i18n import _
 def escape_markdown(text: str) -> str:
     """User text and model labels are shown literally, never interpreted as Markdown or HTML."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>$~&])", r"\\\1", text)
+
+
+def only_special_tokens_left() -> None:
+    st.info(_("Only special tokens are left: switch off “Hide special tokens” to see them."))
 
 
 def layer_head_pickers(ctx: ViewContext, *, layer: bool = True, head: bool = True) -> tuple[int, int]:
@@ -31,11 +37,33 @@ def layer_head_pickers(ctx: ViewContext, *, layer: bool = True, head: bool = Tru
     return ctx.layer, ctx.head
 
 
-def show_figure(ctx: ViewContext, figure: go.Figure, name: str, **chart_options) -> object:
-    """Draw ``figure`` and offer it as PNG and SVG; returns what ``st.plotly_chart`` returns."""
-    event = st.plotly_chart(figure, width="stretch", key=ctx.widget_key(f"chart-{name}"), **chart_options)
+def show_figure(ctx: ViewContext, figure: go.Figure, name: str, on_click: Callable[[str, str], None] | None = None) -> None:
+    """Draw ``figure`` and offer it as PNG and SVG.
+
+    ``on_click(chart_key, panel)`` runs before the next script run when the user clicks a point
+    of the figure; it reads ``st.session_state[chart_key].selection`` and may change page state.
+    """
+    key = ctx.widget_key(f"chart-{name}")
+    if on_click is None:
+        st.plotly_chart(figure, width="stretch", key=key)
+    else:
+        st.plotly_chart(figure, width="stretch", key=key, on_select=functools.partial(on_click, key, ctx.panel), selection_mode="points")
     figure_downloads(ctx, figure, name)
-    return event
+
+
+def clicked(chart_key: str) -> list | None:
+    """The ``customdata`` of the point a user clicked in the chart ``chart_key``, if any."""
+    points = st.session_state[chart_key].selection.get("points", [])
+    return points[0].get("customdata") if points else None
+
+
+def open_clicked_head(chart_key: str, panel: str) -> None:
+    """A click on a head (customdata [layer, head], 1-based) opens it in the heatmap view."""
+    data = clicked(chart_key)
+    if data:
+        st.session_state[state.key("layer", panel)] = int(data[0])
+        st.session_state[state.key("head", panel)] = int(data[1])
+        st.session_state[state.key("view")] = "heatmap"
 
 
 def figure_downloads(ctx: ViewContext, figure: go.Figure, name: str) -> None:
