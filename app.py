@@ -15,8 +15,7 @@ from models.registry import HF_PREFIX, hf_models_allowed
 from views import BY_KEY, VIEWS, compute, state
 from views.context import ViewContext
 from views.i18n import LANGUAGES, _, use_language
-from views.widgets import escape_markdown
-from viz import probability_bars
+from views.widgets import escape_markdown, show_output
 
 st.set_page_config(page_title="Attention Lens", layout="wide")
 
@@ -90,16 +89,6 @@ def sidebar() -> tuple[str, str]:
     return model_id, st.session_state.compare
 
 
-def show_output(prediction, panel: str) -> None:
-    if prediction.is_seq2seq:
-        st.subheader(_("Output"))
-        st.code(prediction.output or _("(nothing)"), language=None)
-        return
-    label = escape_markdown(prediction.predicted_label or "")
-    st.subheader(_("Prediction: {label} ({probability:.0%})").format(label=label, probability=float(prediction.probs.max())))
-    st.plotly_chart(probability_bars(prediction.labels, prediction.probs), width="stretch", key=f"bars-{panel}")
-
-
 def show_panel(model_id: str, text: str, view, panel: str = "") -> None:
     """One model's output and the chosen view of it; a failure stays inside this panel."""
     try:
@@ -117,7 +106,8 @@ def show_panel(model_id: str, text: str, view, panel: str = "") -> None:
                 limit=model.max_tokens, dropped=prediction.dropped_tokens
             )
         )
-    show_output(prediction, panel)
+    if not getattr(view, "HOLDS_BACK_OUTPUT", False):
+        show_output(prediction, panel)
     applies, reason = view.applies(shown, model)
     if not applies:
         st.info(reason)

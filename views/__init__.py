@@ -11,6 +11,10 @@ A view module defines:
   chosen view's ``render`` runs, and it reads derived arrays through ``ctx.cached`` so that a
   widget change recomputes nothing.
 
+Optionally ``HOLDS_BACK_OUTPUT = True``: the page does not show the model's answer above the
+view, because the view shows it itself when the time comes (the lesson's "predict, then reveal";
+``views.widgets.show_output`` draws it).
+
 Adding a view is one new module and one line below.
 """
 

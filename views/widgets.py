@@ -10,14 +10,32 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from models.contract import Prediction
 from views import state
 from views.context import ViewContext
 from views.i18n import _
+from viz import probability_bars
 
 
 def escape_markdown(text: str) -> str:
     """User text and model labels are shown literally, never interpreted as Markdown or HTML."""
     return re.sub(r"([\\`*_{}\[\]()#+\-.!|<>$~&])", r"\\\1", text)
+
+
+def class_name(label: str) -> str:
+    """A class label in the page's language (AG News classes are in the catalogs; others pass)."""
+    return _(label) if label else label
+
+
+def show_output(prediction: Prediction, panel: str) -> None:
+    """The model's answer: the generated text, or the predicted class with every probability."""
+    if prediction.is_seq2seq:
+        st.subheader(_("Output"))
+        st.code(prediction.output or _("(nothing)"), language=None)
+        return
+    label = escape_markdown(class_name(prediction.predicted_label or ""))
+    st.subheader(_("Prediction: {label} ({probability:.0%})").format(label=label, probability=float(prediction.probs.max())))
+    st.plotly_chart(probability_bars([class_name(label) for label in prediction.labels], prediction.probs), width="stretch", key=f"bars-{panel}")
 
 
 def only_special_tokens_left() -> None:
