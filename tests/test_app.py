@@ -124,6 +124,7 @@ def test_a_link_reproduces_the_whole_state():
     assert {k: at.query_params[k][0] if isinstance(at.query_params[k], list) else at.query_params[k] for k in at.query_params} == query
 
 
+@pytest.mark.slow
 def test_seq2seq_page_shows_output_alignment_and_caption(app):
     app.selectbox(key="model").set_value("bahdanau-dates").run()
     assert not app.exception
@@ -163,6 +164,7 @@ def test_rnn_classifier_shows_a_one_row_strip(app):
     assert not [box for box in app.selectbox if box.key in ("layer", "head")]
 
 
+@pytest.mark.slow
 def test_side_by_side_shows_both_models_on_the_same_text_with_their_own_heads(app):
     app.selectbox(key="model").set_value("bahdanau-rnn").run()
     app.toggle(key="compare_on").set_value(True).run()

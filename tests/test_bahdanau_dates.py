@@ -116,6 +116,7 @@ def test_training_never_sees_a_validation_or_test_date():
     assert not {e.text for e in training} & held_out
 
 
+@pytest.mark.slow
 def test_training_runs_end_to_end_on_a_few_generated_dates(tmp_path):
     summary = bahdanau_dates.train("bahdanau-dates", epochs=1, limit=256, out_dir=tmp_path)
     assert 250 <= summary["train_examples"] <= 256 and summary["epochs_run"] == 1
@@ -127,6 +128,7 @@ def test_training_runs_end_to_end_on_a_few_generated_dates(tmp_path):
     np.testing.assert_allclose(prediction.attentions.sum(axis=-1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_cli_evaluate_json_has_the_report_keys(capsys):
     assert main(["evaluate", "--model", "bahdanau-dates", "--json", "--limit", "60"]) == 0
     report = json.loads(capsys.readouterr().out)
@@ -137,6 +139,7 @@ def test_cli_evaluate_json_has_the_report_keys(capsys):
     assert report["accuracy"] == pytest.approx(np.mean(hits), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_shipped_metrics_are_reproduced_by_evaluation(model):
     shipped = json.loads((registry.entry("bahdanau-dates").asset_dir / "metrics.json").read_text())
     report = bahdanau_dates.evaluate(model)

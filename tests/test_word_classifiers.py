@@ -87,6 +87,7 @@ def test_missing_or_corrupt_assets_name_the_file_and_the_command(family, tmp_pat
         family.module.load(family.model_id, asset_dir)
 
 
+@pytest.mark.slow
 def test_training_runs_end_to_end_on_a_tiny_slice(family, tiny_ag_news, tmp_path):
     summary = family.module.train(family.model_id, data_dir=tiny_ag_news, epochs=2, limit=None, out_dir=tmp_path)
     assert summary["train_rows"] == 32 and summary["validation_rows"] == 4
@@ -97,6 +98,7 @@ def test_training_runs_end_to_end_on_a_tiny_slice(family, tiny_ag_news, tmp_path
     np.testing.assert_allclose(prediction.attentions.sum(axis=-1), 1.0, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_shipped_metrics_are_reproduced_by_evaluation(family, model):
     shipped = json.loads((registry.entry(family.model_id).asset_dir / "metrics.json").read_text())
     report = family.module.evaluate(model)
