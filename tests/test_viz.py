@@ -1,46 +1,77 @@
-"""Figure builders: orientation as in Bahdanau et al. Fig. 3, fixed 0..1 range, literal labels."""
+"""Heatmaps as the user sees them: Bahdanau et al. Fig. 3 orientation, fixed scales, literal labels, light at 512 tokens."""
+
+import json
 
 import numpy as np
+import plotly.io as pio
 import pytest
 
-from viz import COLOUR_SCHEMES, alignment_heatmap, head_grid, probability_bars
-from viz.labels import MAX_LABELS_PER_AXIS, tick_labels
+from viz import COLOUR_SCHEMES, Panel, alignment_heatmap, heatmap_panels, probability_bars
+from viz.colours import colourscale, lookup_table, paint
+from viz.labels import MAX_LABELS_PER_AXIS, position_labels, tick_labels
+
+MIB = 1024 * 1024
+SENTENCE = ["the", "cat", "saw", "the", "dog", "and", "the", "bird"]
 
 
 def test_heatmap_puts_sources_on_top_and_queries_down_the_left():
     weights = np.array([[0.9, 0.1, 0.0], [0.2, 0.3, 0.5]])
     figure = alignment_heatmap(weights, ["the", "cat", "sat"], ["le", "chat"])
     heatmap = figure.data[0]
-    np.testing.assert_array_equal(np.asarray(heatmap.z), weights)
+    np.testing.assert_allclose(np.asarray(heatmap.z), weights, rtol=1e-6)
     assert (heatmap.zmin, heatmap.zmax) == (0.0, 1.0)
     assert figure.layout.xaxis.side == "top"
     assert figure.layout.yaxis.autorange == "reversed"  # row 0 (first query) at the top
     assert list(figure.layout.xaxis.ticktext) == ["the", "cat", "sat"]
     assert list(figure.layout.yaxis.ticktext) == ["le", "chat"]
-    # Hover names the query (row) and key (column) of each cell.
-    assert tuple(heatmap.customdata[1][2]) == ("chat", "sat")
-    assert "%{z:.4f}" in heatmap.hovertemplate
+
+
+def test_hover_names_both_tokens_through_the_axes_without_a_string_per_cell():
+    figure = alignment_heatmap(np.full((2, 3), 1 / 3), ["the", "cat", "sat"], ["le", "chat"])
+    heatmap = figure.data[0]
+    # Cell (1, 2) hovers as its row and column category names: "2 · chat" → "3 · sat".
+    assert list(heatmap.y) == ["1 · le", "2 · chat"]
+    assert list(heatmap.x) == ["1 · the", "2 · cat", "3 · sat"]
+    assert "%{y}" in heatmap.hovertemplate and "%{x}" in heatmap.hovertemplate and "%{z:.4f}" in heatmap.hovertemplate
+    assert heatmap.customdata is None and heatmap.text is None
+    assert figure.layout.xaxis.type == "category" and figure.layout.yaxis.type == "category"
 
 
 def test_repeated_tokens_keep_their_own_columns():
-    tokens = ["the", "cat", "saw", "the", "dog"]
-    figure = alignment_heatmap(np.eye(5), tokens, tokens)
-    assert list(figure.data[0].x) == [0, 1, 2, 3, 4]
-    assert list(figure.layout.xaxis.tickvals) == [0, 1, 2, 3, 4]
+    figure = alignment_heatmap(np.eye(8), SENTENCE, SENTENCE)
+    heatmap = figure.data[0]
+    assert len(set(heatmap.x)) == 8 and len(set(heatmap.y)) == 8
+    assert list(figure.layout.xaxis.ticktext) == SENTENCE
+    assert list(figure.layout.xaxis.tickvals) == list(heatmap.x)
 
 
 def test_grayscale_runs_from_black_at_zero_to_white_at_one():
     figure = alignment_heatmap(np.ones((1, 1)), ["a"], ["b"], scheme="grayscale")
     scale = figure.data[0].colorscale
-    assert scale[0][0] == 0.0 and scale[0][1] == "black"
-    assert scale[-1][0] == 1.0 and scale[-1][1] == "white"
-    assert COLOUR_SCHEMES["grayscale"] is not COLOUR_SCHEMES["colour"]
+    assert tuple(scale[0]) == (0.0, "black")
+    assert tuple(scale[-1]) == (1.0, "white")
+
+
+def test_colour_scheme_is_viridis_from_purple_to_yellow():
+    scale = alignment_heatmap(np.ones((1, 1)), ["a"], ["b"]).data[0].colorscale
+    assert tuple(scale[0]) == (0.0, "#440154") and tuple(scale[-1]) == (1.0, "#fde725")
+
+
+def test_unknown_scheme_is_an_error():
+    with pytest.raises(ValueError, match="unknown colour scheme"):
+        alignment_heatmap(np.ones((1, 1)), ["a"], ["b"], scheme="rainbow")
 
 
 def test_markup_in_tokens_is_shown_literally():
     figure = alignment_heatmap(np.ones((1, 2)) / 2, ["<script>", "&"], ["<b>"])
     assert list(figure.layout.xaxis.ticktext) == ["&lt;script&gt;", "&amp;"]
-    assert figure.data[0].customdata[0][0][0] == "&lt;b&gt;"
+    assert list(figure.data[0].x) == ["1 · &lt;script&gt;", "2 · &amp;"]
+    assert list(figure.data[0].y) == ["1 · &lt;b&gt;"]
+
+
+def test_title_markup_is_shown_literally():
+    figure = alignment_heatmap(np.ones((1, 1)), ["a"], ["b"], title="<i>mine</i>")
+    assert figure.layout.title.text == "&lt;i&gt;mine&lt;/i&gt;"
 
 
 def test_long_inputs_thin_labels_rotate_them_and_grow_the_figure():
@@ -49,41 +80,28 @@ def test_long_inputs_thin_labels_rotate_them_and_grow_the_figure():
     weights = np.full((n, n), 1 / n)
     figure = alignment_heatmap(weights, tokens, tokens)
     assert len(figure.layout.xaxis.tickvals) <= MAX_LABELS_PER_AXIS
+    assert list(figure.layout.xaxis.ticktext) == [tokens[i] for i in tick_labels(tokens)[0]]
+    assert len(figure.data[0].x) == n  # thinning touches the labels, never the cells
     assert figure.layout.xaxis.tickangle == -60
     assert figure.layout.height > alignment_heatmap(weights[:5, :5], tokens[:5], tokens[:5]).layout.height
 
 
 def test_character_labels_stay_upright():
     chars = list("3 March 2015")
-    assert alignment_heatmap(np.full((1, len(chars)), 1 / len(chars)), chars, ["2"]).layout.xaxis.tickangle == 0
+    figure = alignment_heatmap(np.full((1, len(chars)), 1 / len(chars)), chars, ["2"])
+    assert figure.layout.xaxis.tickangle == 0
+    assert len(set(figure.data[0].x)) == len(chars)  # the two spaces and two 1s stay apart
 
 
 def test_tick_labels_shorten_overlong_tokens():
     _, labels = tick_labels(["x" * 200])
     assert len(labels[0]) <= 18 and labels[0].endswith("…")
+    assert position_labels(["x" * 200])[0].endswith("…")
 
 
 def test_shape_mismatch_is_an_error():
     with pytest.raises(ValueError, match="do not match"):
         alignment_heatmap(np.ones((2, 2)), ["a"], ["b", "c"])
-
-
-def test_head_grid_has_one_panel_per_layer_and_head():
-    attentions = np.random.default_rng(0).dirichlet(np.ones(4), size=(2, 3, 4))
-    figure = head_grid(attentions, list("abcd"), list("abcd"), selected=(1, 2))
-    assert len(figure.data) == 6
-    assert sum(trace.showscale for trace in figure.data) == 1
-    np.testing.assert_allclose(np.asarray(figure.data[5].z), attentions[1, 2])
-    assert "layer 2, head 3" in figure.data[5].hovertemplate
-
-
-def test_probability_bars_fixed_range_and_highlight():
-    figure = probability_bars(["World", "Sports"], np.array([0.3, 0.7]))
-    bar = figure.data[0]
-    assert list(bar.y) == ["World", "Sports"]
-    assert list(figure.layout.xaxis.range) == [0.0, 1.08]
-    assert bar.marker.color[1] != bar.marker.color[0]
-    assert list(bar.text) == ["30.0%", "70.0%"]
 
 
 def test_stretch_maps_the_largest_weight_to_the_top_colour():
@@ -93,3 +111,61 @@ def test_stretch_maps_the_largest_weight_to_the_top_colour():
     assert (fixed.zmin, fixed.zmax) == (0.0, 1.0)
     assert (stretched.zmin, stretched.zmax) == (0.0, 0.5)
     assert "stretched" in stretched.colorbar.title.text
+
+
+def test_signed_maps_use_a_diverging_scale_symmetric_around_zero():
+    difference = np.array([[0.1, -0.4], [0.25, 0.0]])
+    heatmap = alignment_heatmap(difference, ["a", "b"], ["c", "d"], signed=True, value_title="difference").data[0]
+    assert (heatmap.zmin, heatmap.zmax) == (-0.4, 0.4)
+    # Zero sits in the middle of the scale, where the colour is nearly white; the ends differ.
+    middle = dict((position, colour) for position, colour in heatmap.colorscale)[0.5]
+    assert middle == "#f7f7f7"
+    assert heatmap.colorscale[0][1] != heatmap.colorscale[-1][1]
+    assert "difference" in heatmap.hovertemplate and heatmap.colorbar.title.text == "difference"
+    gray = alignment_heatmap(difference, ["a", "b"], ["c", "d"], signed=True, scheme="grayscale").data[0].colorscale
+    assert (gray[0][1], gray[-1][1]) == ("black", "white")
+
+
+def test_heatmap_of_512_tokens_stays_under_its_budget():
+    """Issue 7: a 512-token heatmap was 8.5 MB (a hover string per cell); the budget is 1.5 MB."""
+    n = 512
+    rng = np.random.default_rng(0)
+    words = ["the", "market", "##s", "said", "government", "announced", "[SEP]", "investors"]
+    tokens = [words[i] for i in rng.integers(0, len(words), n)]
+    weights = rng.dirichlet(np.full(n, 0.3), size=n)
+    figure = alignment_heatmap(weights, tokens, tokens, title="Layer 1, head 1")
+    sent = figure.to_json()
+    assert len(sent.encode()) <= 1.5 * MIB
+    assert len(pio.to_json(figure, validate=False).encode()) <= 1.5 * MIB
+    # The weights travel as one float32 block, not as text.
+    assert json.loads(sent)["data"][0]["z"]["dtype"] == "f4"
+
+
+def test_colour_lookup_matches_the_scale_stops():
+    table = lookup_table(COLOUR_SCHEMES["colour"])
+    assert tuple(table[0]) == (0x44, 0x01, 0x54) and tuple(table[-1]) == (0xFD, 0xE7, 0x25)
+    gray = paint(np.array([0.0, 0.5, 1.0, 7.0]), colourscale("grayscale"))
+    np.testing.assert_array_equal(gray[:, 0], [0, 128, 255, 255])  # out-of-range values clip to the ends
+
+
+def test_panels_each_keep_their_own_tokens_and_colour_range():
+    a = np.array([[0.2, 0.8]])
+    b = np.array([[0.1, 0.3, 0.6], [0.5, 0.25, 0.25]])
+    figure = heatmap_panels([Panel("first", a, ["x", "y"], ["q"], stretch=True), Panel("second <i>", b, SENTENCE[:3], ["r", "s"])], title="two", stacked=True)
+    first, second = figure.data
+    assert (first.zmax, second.zmax) == (0.8, 1.0)
+    assert list(figure.layout.xaxis.ticktext) == ["x", "y"] and list(figure.layout.xaxis2.ticktext) == SENTENCE[:3]
+    assert "first" in figure.layout.xaxis.title.text and "second &lt;i&gt;" in figure.layout.xaxis2.title.text
+    # Stacked panels do not overlap: the first sits wholly above the second.
+    assert figure.layout.yaxis.domain[0] > figure.layout.yaxis2.domain[1]
+    side = heatmap_panels([Panel("a", a, ["x", "y"], ["q"]), Panel("b", a, ["x", "y"], ["q"])])
+    assert side.layout.xaxis.domain[1] < side.layout.xaxis2.domain[0]
+
+
+def test_probability_bars_fixed_range_and_highlight():
+    figure = probability_bars(["World", "Sports"], np.array([0.3, 0.7]))
+    bar = figure.data[0]
+    assert list(bar.y) == ["World", "Sports"]
+    assert list(figure.layout.xaxis.range) == [0.0, 1.08]
+    assert bar.marker.color[1] != bar.marker.color[0]
+    assert list(bar.text) == ["30.0%", "70.0%"]

@@ -3,27 +3,32 @@
 Source (key) tokens run along the top, target (query) tokens down the left, so row i is what
 query i attended to; cell colour is the weight on a fixed 0..1 scale, so figures of different
 heads and models can be compared by eye.
+
+Figures stay light at 512 tokens: the matrix travels as one float32 block (Plotly's typed-array
+encoding), and hover names both tokens through the axes' category names ("4 · the") instead of
+one hover string per cell, which is what made a 512-token heatmap weigh 8.5 MB.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from viz.labels import literal, tick_labels
+from viz.colours import COLOUR_SCHEMES, colourscale
+from viz.labels import category_ticks, literal, longest_label, position_labels, tick_angle
 
-# The paper's figure is grayscale with 0 black and 1 white; colour is easier on a projector.
-COLOUR_SCHEMES = {
-    "colour": "Viridis",
-    "grayscale": [[0.0, "black"], [1.0, "white"]],
-}
+__all__ = ["COLOUR_SCHEMES", "Panel", "alignment_heatmap", "heatmap_panels"]
+
 CELL_PX = 22
 MIN_HEIGHT_PX = 160
 MAX_HEIGHT_PX = 2200
 MARGIN_PX = 140
+# Cell gaps read well on short inputs and turn a long one into a grid of lines.
+GAP_TOKENS = 60
 
 
 def _check(weights: np.ndarray, source_tokens: Sequence[str], target_tokens: Sequence[str]) -> np.ndarray:
@@ -33,19 +38,51 @@ def _check(weights: np.ndarray, source_tokens: Sequence[str], target_tokens: Seq
     return weights
 
 
-def _colourscale(scheme: str):
-    try:
-        return COLOUR_SCHEMES[scheme]
-    except KeyError:
-        raise ValueError(f"unknown colour scheme {scheme!r}; choose one of {sorted(COLOUR_SCHEMES)}") from None
+def value_range(weights: np.ndarray, *, stretch: bool = False, signed: bool = False) -> tuple[float, float]:
+    """The colour range: 0..1, 0..max when stretched, or -m..m (m = largest |value|) when signed."""
+    if signed:
+        reach = float(np.nanmax(np.abs(weights), initial=0.0))
+        reach = reach if reach > 0 else 1.0
+        return -reach, reach
+    if stretch:
+        top = float(np.nanmax(weights, initial=0.0))
+        return 0.0, top if top > 0 else 1.0
+    return 0.0, 1.0
 
 
-def _hover_tokens(source_tokens: Sequence[str], target_tokens: Sequence[str]) -> np.ndarray:
-    """customdata[i, j] = (query token, key token), escaped, for the hover box."""
-    grid = np.empty((len(target_tokens), len(source_tokens), 2), dtype=object)
-    grid[:, :, 0] = np.array([literal(t) for t in target_tokens], dtype=object)[:, None]
-    grid[:, :, 1] = np.array([literal(s) for s in source_tokens], dtype=object)[None, :]
-    return grid
+def _trace(
+    weights: np.ndarray,
+    source_tokens: Sequence[str],
+    target_tokens: Sequence[str],
+    *,
+    scheme: str,
+    stretch: bool,
+    signed: bool,
+    value_title: str,
+    colorbar: dict,
+) -> go.Heatmap:
+    zmin, zmax = value_range(weights, stretch=stretch, signed=signed)
+    return go.Heatmap(
+        # float32 halves what travels to the browser; hover shows 4 decimals, far above its precision.
+        z=weights.astype(np.float32),
+        x=position_labels(source_tokens),
+        y=position_labels(target_tokens),
+        zmin=zmin,
+        zmax=zmax,
+        colorscale=colourscale(scheme, signed=signed),
+        hovertemplate=f"<b>%{{y}}</b> → <b>%{{x}}</b><br>{literal(value_title)} %{{z:.4f}}<extra></extra>",
+        colorbar=dict(title=f"{value_title} (stretched)" if stretch and not signed else value_title, thickness=12, **colorbar),
+        xgap=1 if len(source_tokens) <= GAP_TOKENS else 0,
+        ygap=1 if len(target_tokens) <= GAP_TOKENS else 0,
+    )
+
+
+def _token_axes(figure: go.Figure, source_tokens, target_tokens, source_title: str, target_title: str, **where) -> None:
+    x_values, x_text = category_ticks(source_tokens)
+    y_values, y_text = category_ticks(target_tokens)
+    common = dict(type="category", tickmode="array", showgrid=False, zeroline=False)
+    figure.update_xaxes(side="top", tickvals=x_values, ticktext=x_text, tickangle=tick_angle(source_tokens), title_text=source_title, **common, **where)
+    figure.update_yaxes(autorange="reversed", tickvals=y_values, ticktext=y_text, title_text=target_title, **common, **where)
 
 
 def alignment_heatmap(
@@ -58,115 +95,127 @@ def alignment_heatmap(
     source_title: str = "source (keys)",
     target_title: str = "target (queries)",
     stretch: bool = False,
+    signed: bool = False,
+    value_title: str = "weight",
 ) -> go.Figure:
     """One attention matrix as a heatmap: row i = target/query token i, column j = source token j.
 
     The colour scale is fixed to 0..1 unless ``stretch`` maps the matrix's own largest weight to
-    the top colour, which reveals structure in diffuse heads (the colour bar then says so).
+    the top colour, which reveals structure in diffuse heads (the colour bar then says so), or
+    ``signed`` centres a diverging scale on 0 for difference maps and attributions.
 
-    Axes are positional (0..n-1) with token tick labels, so repeated tokens ("the" twice) keep
-    their own rows and columns instead of being merged by Plotly's categorical axes. The exact
-    weight and both tokens show on hover.
+    Each token is its own category ("4 · the"), so repeated tokens keep their own rows and
+    columns; the ticks show the bare tokens, thinned past 60. Hover names both tokens and the
+    value. Token text is escaped: markup typed by a user shows literally.
     """
     weights = _check(weights, source_tokens, target_tokens)
-    x_pos, x_text = tick_labels(source_tokens)
-    y_pos, y_text = tick_labels(target_tokens)
     figure = go.Figure(
-        go.Heatmap(
-            z=weights,
-            x=list(range(len(source_tokens))),
-            y=list(range(len(target_tokens))),
-            zmin=0.0,
-            zmax=float(weights.max()) if stretch and weights.max() > 0 else 1.0,
-            colorscale=_colourscale(scheme),
-            customdata=_hover_tokens(source_tokens, target_tokens),
-            hovertemplate="query <b>%{customdata[0]}</b> → key <b>%{customdata[1]}</b><br>weight %{z:.4f}<extra></extra>",
-            colorbar=dict(title="weight (stretched)" if stretch else "weight", thickness=12, len=min(1.0, max(0.4, 8 / max(1, len(target_tokens))))),
-            xgap=1 if len(source_tokens) <= 60 else 0,
-            ygap=1 if len(target_tokens) <= 60 else 0,
+        _trace(
+            weights,
+            source_tokens,
+            target_tokens,
+            scheme=scheme,
+            stretch=stretch,
+            signed=signed,
+            value_title=value_title,
+            colorbar=dict(len=min(1.0, max(0.4, 8 / max(1, len(target_tokens))))),
         )
     )
-    longest = max((len(t) for t in x_text), default=1)
-    figure.update_xaxes(
-        side="top",
-        tickmode="array",
-        tickvals=x_pos,
-        ticktext=x_text,
-        # Characters and short inputs read best upright; longer labels would collide.
-        tickangle=0 if longest <= 2 or (len(source_tokens) <= 8 and longest <= 8) else -60,
-        title_text=source_title,
-        showgrid=False,
-        zeroline=False,
-    )
-    figure.update_yaxes(
-        autorange="reversed",
-        tickmode="array",
-        tickvals=y_pos,
-        ticktext=y_text,
-        title_text=target_title,
-        showgrid=False,
-        zeroline=False,
-    )
-    height = int(np.clip(CELL_PX * len(target_tokens) + MARGIN_PX + 6 * min(longest, 18), MIN_HEIGHT_PX, MAX_HEIGHT_PX))
+    _token_axes(figure, source_tokens, target_tokens, source_title, target_title)
+    longest = min(longest_label(source_tokens), 18)
+    height = int(np.clip(CELL_PX * len(target_tokens) + MARGIN_PX + 6 * longest, MIN_HEIGHT_PX, MAX_HEIGHT_PX))
     figure.update_layout(
         # The title sits at the very top, above the source axis and its rotated labels.
         title=dict(text=literal(title), x=0.0, y=0.995, yref="container", yanchor="top") if title else None,
         height=height,
-        margin=dict(l=10, r=10, t=90 + 6 * min(longest, 18), b=10),
+        margin=dict(l=10, r=10, t=90 + 6 * longest, b=10),
         plot_bgcolor="white",
     )
     return figure
 
 
-def head_grid(
-    attentions: np.ndarray,
-    source_tokens: Sequence[str],
-    target_tokens: Sequence[str],
+@dataclass(frozen=True)
+class Panel:
+    """One matrix of a multi-panel figure, with its own tokens and colour range."""
+
+    title: str
+    weights: np.ndarray
+    source_tokens: Sequence[str]
+    target_tokens: Sequence[str]
+    stretch: bool = False
+    signed: bool = False
+    value_title: str = "weight"
+
+
+def heatmap_panels(
+    panels: Sequence[Panel],
     *,
     scheme: str = "colour",
-    selected: tuple[int, int] | None = None,
+    stacked: bool = False,
+    title: str | None = None,
+    source_title: str = "source (keys)",
+    target_title: str = "target (queries)",
 ) -> go.Figure:
-    """Every layer (rows) x head (columns) as a thumbnail heatmap, for spotting head patterns.
+    """Several alignment heatmaps side by side (or ``stacked``), each with its own colour bar.
 
-    Thumbnails carry no tick labels (they would be unreadable); hovering any cell still names
-    both tokens, the layer, the head and the weight. ``selected`` outlines one (layer, head).
+    For views that put matrices next to each other: rollout beside flow, raw weights beside
+    attention-norms and ALTI, two sentences and their difference. Each panel's name heads its
+    source axis, above the tokens, where it cannot collide with the rotated labels.
     """
-    attentions = np.asarray(attentions, dtype=float)
-    if attentions.ndim != 4:
-        raise ValueError(f"attentions must be (layers, heads, target, source), got shape {attentions.shape}")
-    layers, heads = attentions.shape[:2]
-    _check(attentions[0, 0], source_tokens, target_tokens)
-    figure = make_subplots(
-        rows=layers,
-        cols=heads,
-        horizontal_spacing=0.008,
-        vertical_spacing=0.02,
-        row_titles=[f"L{layer + 1}" for layer in range(layers)],
-        column_titles=[f"H{head + 1}" for head in range(heads)],
-    )
-    hover = _hover_tokens(source_tokens, target_tokens)
-    for layer in range(layers):
-        for head in range(heads):
-            figure.add_trace(
-                go.Heatmap(
-                    z=attentions[layer, head],
-                    zmin=0.0,
-                    zmax=1.0,
-                    colorscale=_colourscale(scheme),
-                    showscale=layer == 0 and head == 0,
-                    customdata=hover,
-                    hovertemplate=f"layer {layer + 1}, head {head + 1}<br>"
-                    "query <b>%{customdata[0]}</b> → key <b>%{customdata[1]}</b><br>weight %{z:.4f}<extra></extra>",
-                ),
-                row=layer + 1,
-                col=head + 1,
+    if not panels:
+        raise ValueError("heatmap_panels needs at least one panel")
+    checked = [_check(p.weights, p.source_tokens, p.target_tokens) for p in panels]
+    n = len(panels)
+    longest = min(max(longest_label(p.source_tokens) for p in panels), 18)
+    label_px = 80 + 6 * longest  # panel name, axis title and rotated tick labels above each panel
+    title_px = 30 if title else 0
+    bottom_px = 10 if stacked else 80  # side by side, the colour bars sit below the panels
+    rows_px = np.array([max(2, len(p.target_tokens)) * CELL_PX for p in panels], dtype=float)
+    if stacked:
+        # Each panel gets its rows' height; the gap above each one holds its labels.
+        rows_px *= min(1.0, (MAX_HEIGHT_PX - n * label_px) / rows_px.sum())
+        plot_px = float(rows_px.sum() + (n - 1) * label_px)
+        figure = make_subplots(rows=n, cols=1, vertical_spacing=label_px / plot_px if n > 1 else 0.0, row_heights=rows_px.tolist())
+    else:
+        plot_px = float(min(rows_px.max(), MAX_HEIGHT_PX - label_px))
+        # Room between panels for the next panel's row labels, on a figure about 700 px wide.
+        row_label_px = 30 + 7 * min(max(longest_label(p.target_tokens) for p in panels), 18)
+        figure = make_subplots(rows=1, cols=n, horizontal_spacing=min(0.3, row_label_px / 700) if n > 1 else 0.0)
+    for index, (panel, weights) in enumerate(zip(panels, checked)):
+        row, col = (index + 1, 1) if stacked else (1, index + 1)
+        subplot = figure.get_subplot(row, col)
+        x_domain, y_domain = subplot.xaxis.domain, subplot.yaxis.domain
+        if stacked:
+            colorbar = dict(
+                x=x_domain[1] + 0.005,
+                xanchor="left",
+                y=(y_domain[0] + y_domain[1]) / 2,
+                yanchor="middle",
+                lenmode="pixels",
+                len=max(80.0, (y_domain[1] - y_domain[0]) * plot_px),
             )
-    figure.update_xaxes(showticklabels=False, showgrid=False, zeroline=False)
-    figure.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, autorange="reversed")
-    if selected is not None:
-        layer, head = selected
-        figure.update_xaxes(showline=True, linewidth=3, linecolor="crimson", mirror=True, row=layer + 1, col=head + 1)
-        figure.update_yaxes(showline=True, linewidth=3, linecolor="crimson", mirror=True, row=layer + 1, col=head + 1)
-    thumb = 70 if heads > 4 else 150
-    figure.update_layout(height=int(min(MAX_HEIGHT_PX, 60 + thumb * layers)), margin=dict(l=10, r=30, t=40, b=10))
+        else:
+            # Below its own panel: beside it, a colour bar would run into the next panel's labels.
+            colorbar = dict(
+                orientation="h", x=(x_domain[0] + x_domain[1]) / 2, xanchor="center", y=-0.02, yanchor="top", len=x_domain[1] - x_domain[0], title_side="top"
+            )
+        trace = _trace(
+            weights,
+            panel.source_tokens,
+            panel.target_tokens,
+            scheme=scheme,
+            stretch=panel.stretch,
+            signed=panel.signed,
+            value_title=panel.value_title,
+            colorbar=colorbar,
+        )
+        figure.add_trace(trace, row=row, col=col)
+        axis_title = f"<b>{literal(panel.title)}</b><br>{source_title}"
+        _token_axes(figure, panel.source_tokens, panel.target_tokens, axis_title, target_title if col == 1 else "", row=row, col=col)
+    figure.update_layout(
+        title=dict(text=literal(title), x=0.0, y=0.995, yref="container", yanchor="top") if title else None,
+        height=int(max(MIN_HEIGHT_PX, plot_px + label_px + title_px + bottom_px)),
+        margin=dict(l=10, r=60 if stacked else 10, t=label_px + title_px, b=bottom_px),
+        plot_bgcolor="white",
+    )
     return figure

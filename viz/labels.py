@@ -31,3 +31,30 @@ def tick_labels(tokens: Sequence[str], limit: int = MAX_LABELS_PER_AXIS) -> tupl
     step = max(1, math.ceil(len(tokens) / limit))
     positions = list(range(0, len(tokens), step))
     return positions, [literal(short(tokens[i])) for i in positions]
+
+
+def position_labels(tokens: Sequence[str]) -> list[str]:
+    """One unique, escaped category name per token: "4 · the" (1-based position, then the token).
+
+    Plotly merges equal category names into one column, so the position keeps repeated tokens
+    apart; on hover the name tells both where and what the token is, with no string per cell.
+    """
+    return [f"{position} · {literal(short(token))}" for position, token in enumerate(tokens, start=1)]
+
+
+def category_ticks(tokens: Sequence[str], limit: int = MAX_LABELS_PER_AXIS) -> tuple[list[str], list[str]]:
+    """Tick values (category names) and tick texts (bare tokens) for a categorical token axis."""
+    positions, texts = tick_labels(tokens, limit)
+    names = position_labels(tokens)
+    return [names[i] for i in positions], texts
+
+
+def longest_label(tokens: Sequence[str]) -> int:
+    """Characters in the longest tick label shown for ``tokens`` (after thinning and shortening)."""
+    return max((len(text) for text in tick_labels(tokens)[1]), default=1)
+
+
+def tick_angle(tokens: Sequence[str]) -> int:
+    """Characters and short inputs read best upright; longer labels would collide, so they slant."""
+    longest = longest_label(tokens)
+    return 0 if longest <= 2 or (len(tokens) <= 8 and longest <= 8) else -60

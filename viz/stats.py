@@ -1,0 +1,124 @@
+"""Per-head statistics as small layer×head heatmaps, one per statistic, each head clickable.
+
+Finding head types (previous-token heads, heads parking on [SEP], broad heads; Clark et al.
+2019, "What Does BERT Look At?") is a matter of scanning one number per head across the model:
+a layer×head map per statistic shows where such heads sit at a glance.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import plotly.graph_objects as go
+from plotly.subplots import make_subplots
+
+from viz.colours import colourscale
+from viz.labels import literal
+
+CELL_PX = 26
+PANEL_COLUMNS = 4
+SELECTED_COLOUR = "crimson"
+
+
+def _range(values: np.ndarray) -> tuple[float, float]:
+    """0..1 for shares and normalised measures; 0..max for the others (distance in tokens)."""
+    finite = values[np.isfinite(values)]
+    if finite.size == 0:
+        return 0.0, 1.0
+    low, high = float(finite.min()), float(finite.max())
+    if low >= 0.0 and high <= 1.0:
+        return 0.0, 1.0
+    return min(0.0, low), high if high > min(0.0, low) else min(0.0, low) + 1.0
+
+
+def stat_heatmaps(
+    stats: dict[str, np.ndarray],
+    titles: dict[str, str],
+    *,
+    selected: tuple[int, int] | None = None,
+    scheme: str = "colour",
+) -> go.Figure:
+    """One layer×head heatmap per statistic (``stats[key]`` of shape (L, H)), titled ``titles[key]``.
+
+    Each map has its own colour bar (0..1 for shares and normalised values, 0..max otherwise);
+    NaN cells (a statistic undefined for a head) stay blank. Every cell carries an invisible
+    marker with ``customdata`` [layer, head], 1-based, so a click selects that head through
+    ``st.plotly_chart(..., on_select="rerun", selection_mode="points")``, as in the overview.
+    ``selected`` (0-based layer, head) is outlined in every map.
+    """
+    if not stats:
+        raise ValueError("stat_heatmaps needs at least one statistic")
+    shapes = {key: np.shape(values) for key, values in stats.items()}
+    if len(set(shapes.values())) != 1 or len(next(iter(shapes.values()))) != 2:
+        raise ValueError(f"every statistic must be one (layers, heads) array, got shapes {shapes}")
+    layers, heads = next(iter(shapes.values()))
+    if selected is not None and not (0 <= selected[0] < layers and 0 <= selected[1] < heads):
+        raise ValueError(f"selected head {selected} is outside {layers} layers x {heads} heads")
+    keys = list(stats)
+    columns = min(PANEL_COLUMNS, len(keys))
+    panel_rows = -(-len(keys) // columns)
+    figure = make_subplots(
+        rows=panel_rows,
+        cols=columns,
+        subplot_titles=[literal(titles.get(key, key)) for key in keys],
+        horizontal_spacing=0.12 if columns > 1 else 0.0,
+        vertical_spacing=min(0.25, 0.6 / panel_rows) if panel_rows > 1 else 0.0,
+    )
+    head_ids, layer_ids = np.meshgrid(np.arange(1, heads + 1), np.arange(1, layers + 1))
+    for index, key in enumerate(keys):
+        values = np.asarray(stats[key], dtype=np.float32)
+        row, col = index // columns + 1, index % columns + 1
+        subplot = figure.get_subplot(row, col)
+        x_domain, y_domain = subplot.xaxis.domain, subplot.yaxis.domain
+        zmin, zmax = _range(values)
+        figure.add_trace(
+            go.Heatmap(
+                z=values,
+                x=np.arange(1, heads + 1),
+                y=np.arange(1, layers + 1),
+                zmin=zmin,
+                zmax=zmax,
+                colorscale=colourscale(scheme),
+                hoverinfo="skip",
+                xgap=1,
+                ygap=1,
+                colorbar=dict(
+                    x=x_domain[1] + 0.005, xanchor="left", y=(y_domain[0] + y_domain[1]) / 2, yanchor="middle", len=y_domain[1] - y_domain[0], thickness=8
+                ),
+            ),
+            row=row,
+            col=col,
+        )
+        shown = np.where(np.isfinite(values), np.round(values, 3).astype(object), "—")
+        figure.add_trace(
+            go.Scatter(
+                x=head_ids.ravel().tolist(),
+                y=layer_ids.ravel().tolist(),
+                mode="markers",
+                marker=dict(symbol="square", size=CELL_PX - 4, opacity=0.0),
+                selected=dict(marker=dict(opacity=0.0)),
+                unselected=dict(marker=dict(opacity=0.0)),
+                customdata=np.stack([layer_ids.ravel(), head_ids.ravel()], axis=1).tolist(),
+                text=[f"{literal(titles.get(key, key))}: {value}" for value in shown.ravel()],
+                hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<br>%{text}<extra></extra>",
+                showlegend=False,
+            ),
+            row=row,
+            col=col,
+        )
+        axis = dict(row=row, col=col, showgrid=False, zeroline=False, tickmode="array")
+        figure.update_xaxes(tickvals=list(range(1, heads + 1)), ticktext=[f"H{h}" for h in range(1, heads + 1)], side="bottom", **axis)
+        figure.update_yaxes(tickvals=list(range(1, layers + 1)), ticktext=[f"L{layer}" for layer in range(1, layers + 1)], autorange="reversed", **axis)
+        if selected is not None:
+            layer, head = selected
+            figure.add_shape(
+                type="rect", x0=head + 0.5, x1=head + 1.5, y0=layer + 0.5, y1=layer + 1.5, line=dict(color=SELECTED_COLOUR, width=2), row=row, col=col
+            )
+    figure.update_layout(
+        height=int(panel_rows * (layers * CELL_PX + 90) + 40),
+        margin=dict(l=10, r=40, t=40, b=10),
+        hovermode="closest",
+        hoverdistance=-1,
+        clickmode="event+select",
+        plot_bgcolor="white",
+    )
+    return figure

@@ -1,0 +1,75 @@
+"""Token strips: one row of coloured tokens per method, attributions next to attention.
+
+Methods disagree on scale (an attention row sums to 1, a gradient has no fixed unit), so each
+row is divided by its own largest |value|: colours compare *where* each method looks, the raw
+value stays on hover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import plotly.graph_objects as go
+
+from viz.colours import colourscale
+from viz.labels import category_ticks, literal, longest_label, position_labels, tick_angle
+
+ROW_PX = 34
+
+
+def normalise_rows(values: np.ndarray) -> np.ndarray:
+    """Each row divided by its largest |value|; an all-zero row stays zero."""
+    values = np.asarray(values, dtype=np.float32)
+    reach = np.abs(values).max(axis=-1, keepdims=True, initial=0.0)
+    return np.divide(values, reach, out=np.zeros_like(values), where=reach > 0)
+
+
+def token_strips(
+    rows: dict[str, np.ndarray],
+    tokens: Sequence[str],
+    *,
+    signed: bool = True,
+    title: str | None = None,
+    scheme: str = "colour",
+) -> go.Figure:
+    """One strip per method (``rows[name]`` of shape (S,)) over the same ``tokens``, top to bottom.
+
+    Colours run over -1..1 on a diverging scale when ``signed`` (negative evidence blue,
+    positive red), over 0..1 otherwise. Hover names the method, the token and the raw value.
+    """
+    if not rows:
+        raise ValueError("token_strips needs at least one row")
+    bad = {name: np.shape(values) for name, values in rows.items() if np.shape(values) != (len(tokens),)}
+    if bad:
+        raise ValueError(f"every row needs one value per token ({len(tokens)}), got shapes {bad}")
+    raw = np.stack([np.asarray(values, dtype=np.float32) for values in rows.values()])
+    names = [literal(name) for name in rows]
+    x_values, x_text = category_ticks(tokens)
+    figure = go.Figure(
+        go.Heatmap(
+            z=normalise_rows(raw),
+            x=position_labels(tokens),
+            y=names,
+            customdata=raw,
+            zmin=-1.0 if signed else 0.0,
+            zmax=1.0,
+            colorscale=colourscale(scheme, signed=signed),
+            xgap=1,
+            ygap=3,
+            hovertemplate="%{y}<br><b>%{x}</b><br>value %{customdata:.4g} (%{z:.0%} of the row's largest)<extra></extra>",
+            colorbar=dict(title="share of row max", thickness=10, len=1.0),
+        )
+    )
+    figure.update_xaxes(
+        type="category", side="top", tickmode="array", tickvals=x_values, ticktext=x_text, tickangle=tick_angle(tokens), showgrid=False, zeroline=False
+    )
+    figure.update_yaxes(type="category", autorange="reversed", showgrid=False, zeroline=False)
+    longest = longest_label(tokens)
+    figure.update_layout(
+        title=dict(text=literal(title), x=0.0, y=0.995, yref="container", yanchor="top") if title else None,
+        height=int(ROW_PX * len(rows) + 110 + 6 * min(longest, 18)),
+        margin=dict(l=10, r=10, t=70 + 6 * min(longest, 18), b=10),
+        plot_bgcolor="white",
+    )
+    return figure
