@@ -169,3 +169,21 @@ def test_probability_bars_fixed_range_and_highlight():
     assert list(figure.layout.xaxis.range) == [0.0, 1.08]
     assert bar.marker.color[1] != bar.marker.color[0]
     assert list(bar.text) == ["30.0%", "70.0%"]
+
+
+def test_panels_past_the_cell_budget_are_averaged_over_token_blocks():
+    """Four 512-token panels would send 7 MB; they are pooled into 2×2-token blocks instead."""
+    n = 512
+    rng = np.random.default_rng(0)
+    tokens = [f"w{i}" for i in range(n)]
+    matrices = rng.dirichlet(np.ones(n), size=(4, n))
+    figure = heatmap_panels([Panel(name, m, tokens, tokens) for name, m in zip("ABCD", matrices)])
+    first = figure.data[0]
+    assert np.asarray(first.z).shape == (256, 256)
+    np.testing.assert_allclose(np.asarray(first.z)[0, 0], matrices[0, :2, :2].mean(), rtol=1e-5)
+    assert first.x[0] == "1–2 · w0…w1" and len(set(first.x)) == 256
+    assert "2×2-token blocks" in figure.layout.xaxis.title.text
+    assert len(pio.to_json(figure, validate=False).encode()) <= 5 * MIB
+    # Small panels are never pooled.
+    small = heatmap_panels([Panel("A", matrices[0, :8, :8], tokens[:8], tokens[:8])])
+    assert np.asarray(small.data[0].z).shape == (8, 8) and "blocks" not in small.layout.xaxis.title.text

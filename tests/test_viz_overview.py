@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from viz.colours import COLOUR_SCHEMES, lookup_table
-from viz.overview import GAP_PX, block_mean, overview_image, thumbnails
+from viz.overview import GAP_PX, overview_image, thumbnails
+from viz.pooling import block_mean
 
 MIB = 1024 * 1024
 

@@ -113,7 +113,8 @@ def head_view(
         raise ValueError(f"focus row {focus} is outside 0..{len(target_tokens) - 1}")
     rows = slice(None) if focus is None else slice(focus, focus + 1)
     row_offset = 0 if focus is None else focus
-    traces: list[go.Scatter] = []
+    # Plain dicts: the figure validates each trace once, instead of once here and again in go.Figure.
+    traces: list[dict] = []
     hidden = 0
     for head in shown:
         weights = attentions[head, rows]
@@ -125,13 +126,22 @@ def head_view(
         levels = np.minimum((values * OPACITY_BINS).astype(np.intp), OPACITY_BINS - 1)
         # A legend entry per head, drawn at full colour even when the threshold leaves it no line.
         traces.append(
-            go.Scatter(x=[None], y=[None], mode="lines", line=dict(color=head_colour(head), width=3), name=f"head {head + 1}", legendgroup=f"head {head + 1}")
+            dict(
+                type="scatter",
+                x=[None],
+                y=[None],
+                mode="lines",
+                line=dict(color=head_colour(head), width=3),
+                name=f"head {head + 1}",
+                legendgroup=f"head {head + 1}",
+            )
         )
         for level in np.unique(levels):
             chosen = levels == level
             x, y = _segments(target_idx[chosen] + row_offset, source_idx[chosen])
             traces.append(
-                go.Scatter(
+                dict(
+                    type="scatter",
                     x=x,
                     y=y,
                     mode="lines",
@@ -151,7 +161,8 @@ def head_view(
     if focus is not None:
         marker_colours[focus] = FOCUS_COLOUR
     traces.append(
-        go.Scatter(
+        dict(
+            type="scatter",
             x=[LEFT_X] * len(target_tokens),
             y=list(range(len(target_tokens))),
             mode="markers+text",
@@ -166,7 +177,8 @@ def head_view(
         )
     )
     traces.append(
-        go.Scatter(
+        dict(
+            type="scatter",
             x=[RIGHT_X] * len(source_tokens),
             y=list(range(len(source_tokens))),
             mode="markers+text",

@@ -11,6 +11,8 @@ one hover string per cell, which is what made a 512-token heatmap weigh 8.5 MB.
 
 from __future__ import annotations
 
+import itertools
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -19,7 +21,8 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from viz.colours import COLOUR_SCHEMES, colourscale
-from viz.labels import category_ticks, literal, longest_label, position_labels, tick_angle
+from viz.labels import literal, longest_label, position_labels, short, tick_angle, tick_labels
+from viz.pooling import block_edges, block_mean
 
 __all__ = ["COLOUR_SCHEMES", "Panel", "alignment_heatmap", "heatmap_panels"]
 
@@ -29,6 +32,8 @@ MAX_HEIGHT_PX = 2200
 MARGIN_PX = 140
 # Cell gaps read well on short inputs and turn a long one into a grid of lines.
 GAP_TOKENS = 60
+# Cells of all panels of one figure together: about 3 MB as float32, under the 5 MB a view may send.
+PANEL_CELL_BUDGET = 600_000
 
 
 def _check(weights: np.ndarray, source_tokens: Sequence[str], target_tokens: Sequence[str]) -> np.ndarray:
@@ -50,10 +55,37 @@ def value_range(weights: np.ndarray, *, stretch: bool = False, signed: bool = Fa
     return 0.0, 1.0
 
 
+@dataclass(frozen=True)
+class TokenAxis:
+    """One axis of a heatmap: a unique category name per cell, and the token its tick shows."""
+
+    names: list[str]
+    tokens: list[str]
+
+    @classmethod
+    def of(cls, tokens: Sequence[str], blocks: int | None = None) -> TokenAxis:
+        """One cell per token ("4 · the"), or per block of neighbouring tokens ("9–12 · the…cat")."""
+        if blocks is None or blocks >= len(tokens):
+            return cls(position_labels(tokens), list(tokens))
+        edges = [*block_edges(len(tokens), blocks).tolist(), len(tokens)]
+        spans = list(itertools.pairwise(edges))
+        names = [
+            f"{start + 1}–{end} · {literal(short(tokens[start]))}…{literal(short(tokens[end - 1]))}"
+            if end - start > 1
+            else f"{start + 1} · {literal(short(tokens[start]))}"
+            for start, end in spans
+        ]
+        return cls(names, [tokens[start] for start, _ in spans])
+
+    def ticks(self) -> tuple[list[str], list[str]]:
+        positions, texts = tick_labels(self.tokens)
+        return [self.names[i] for i in positions], texts
+
+
 def _trace(
     weights: np.ndarray,
-    source_tokens: Sequence[str],
-    target_tokens: Sequence[str],
+    x: TokenAxis,
+    y: TokenAxis,
     *,
     scheme: str,
     stretch: bool,
@@ -65,23 +97,23 @@ def _trace(
     return go.Heatmap(
         # float32 halves what travels to the browser; hover shows 4 decimals, far above its precision.
         z=weights.astype(np.float32),
-        x=position_labels(source_tokens),
-        y=position_labels(target_tokens),
+        x=x.names,
+        y=y.names,
         zmin=zmin,
         zmax=zmax,
         colorscale=colourscale(scheme, signed=signed),
         hovertemplate=f"<b>%{{y}}</b> → <b>%{{x}}</b><br>{literal(value_title)} %{{z:.4f}}<extra></extra>",
         colorbar=dict(title=f"{value_title} (stretched)" if stretch and not signed else value_title, thickness=12, **colorbar),
-        xgap=1 if len(source_tokens) <= GAP_TOKENS else 0,
-        ygap=1 if len(target_tokens) <= GAP_TOKENS else 0,
+        xgap=1 if len(x.names) <= GAP_TOKENS else 0,
+        ygap=1 if len(y.names) <= GAP_TOKENS else 0,
     )
 
 
-def _token_axes(figure: go.Figure, source_tokens, target_tokens, source_title: str, target_title: str, **where) -> None:
-    x_values, x_text = category_ticks(source_tokens)
-    y_values, y_text = category_ticks(target_tokens)
+def _token_axes(figure: go.Figure, x: TokenAxis, y: TokenAxis, source_title: str, target_title: str, **where) -> None:
+    x_values, x_text = x.ticks()
+    y_values, y_text = y.ticks()
     common = dict(type="category", tickmode="array", showgrid=False, zeroline=False)
-    figure.update_xaxes(side="top", tickvals=x_values, ticktext=x_text, tickangle=tick_angle(source_tokens), title_text=source_title, **common, **where)
+    figure.update_xaxes(side="top", tickvals=x_values, ticktext=x_text, tickangle=tick_angle(x.tokens), title_text=source_title, **common, **where)
     figure.update_yaxes(autorange="reversed", tickvals=y_values, ticktext=y_text, title_text=target_title, **common, **where)
 
 
@@ -109,11 +141,12 @@ def alignment_heatmap(
     value. Token text is escaped: markup typed by a user shows literally.
     """
     weights = _check(weights, source_tokens, target_tokens)
+    x, y = TokenAxis.of(source_tokens), TokenAxis.of(target_tokens)
     figure = go.Figure(
         _trace(
             weights,
-            source_tokens,
-            target_tokens,
+            x,
+            y,
             scheme=scheme,
             stretch=stretch,
             signed=signed,
@@ -121,7 +154,7 @@ def alignment_heatmap(
             colorbar=dict(len=min(1.0, max(0.4, 8 / max(1, len(target_tokens))))),
         )
     )
-    _token_axes(figure, source_tokens, target_tokens, source_title, target_title)
+    _token_axes(figure, x, y, source_title, target_title)
     longest = min(longest_label(source_tokens), 18)
     height = int(np.clip(CELL_PX * len(target_tokens) + MARGIN_PX + 6 * longest, MIN_HEIGHT_PX, MAX_HEIGHT_PX))
     figure.update_layout(
@@ -161,11 +194,19 @@ def heatmap_panels(
     For views that put matrices next to each other: rollout beside flow, raw weights beside
     attention-norms and ALTI, two sentences and their difference. Each panel's name heads its
     source axis, above the tokens, where it cannot collide with the rotated labels.
+
+    Four 512×512 panels would send 7 MB; past ``PANEL_CELL_BUDGET`` cells in all, every panel is
+    averaged over k×k blocks of neighbouring tokens (the smallest k that fits; the axis titles
+    say so), which at that size is finer than a panel's share of the screen anyway.
     """
     if not panels:
         raise ValueError("heatmap_panels needs at least one panel")
     checked = [_check(p.weights, p.source_tokens, p.target_tokens) for p in panels]
     n = len(panels)
+    block = max(1, math.ceil(math.sqrt(sum(w.size for w in checked) / PANEL_CELL_BUDGET)))
+    if block > 1:
+        source_title = f"{source_title}, mean of {block}×{block}-token blocks"
+        checked = [block_mean(w, math.ceil(w.shape[0] / block), math.ceil(w.shape[1] / block)) for w in checked]
     longest = min(max(longest_label(p.source_tokens) for p in panels), 18)
     label_px = 80 + 6 * longest  # panel name, axis title and rotated tick labels above each panel
     title_px = 30 if title else 0
@@ -199,10 +240,11 @@ def heatmap_panels(
             colorbar = dict(
                 orientation="h", x=(x_domain[0] + x_domain[1]) / 2, xanchor="center", y=-0.02, yanchor="top", len=x_domain[1] - x_domain[0], title_side="top"
             )
+        x, y = TokenAxis.of(panel.source_tokens, weights.shape[1]), TokenAxis.of(panel.target_tokens, weights.shape[0])
         trace = _trace(
             weights,
-            panel.source_tokens,
-            panel.target_tokens,
+            x,
+            y,
             scheme=scheme,
             stretch=panel.stretch,
             signed=panel.signed,
@@ -211,7 +253,7 @@ def heatmap_panels(
         )
         figure.add_trace(trace, row=row, col=col)
         axis_title = f"<b>{literal(panel.title)}</b><br>{source_title}"
-        _token_axes(figure, panel.source_tokens, panel.target_tokens, axis_title, target_title if col == 1 else "", row=row, col=col)
+        _token_axes(figure, x, y, axis_title, target_title if col == 1 else "", row=row, col=col)
     figure.update_layout(
         title=dict(text=literal(title), x=0.0, y=0.995, yref="container", yanchor="top") if title else None,
         height=int(max(MIN_HEIGHT_PX, plot_px + label_px + title_px + bottom_px)),
