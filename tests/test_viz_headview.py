@@ -80,8 +80,8 @@ def test_tokens_hover_with_their_top_partners_and_click_with_their_index():
     targets = next(t for t in figure.data if t.name == "targets")
     sources = next(t for t in figure.data if t.name == "sources")
     assert list(targets.text) == ["le", "chat"] and list(sources.text) == ["&lt;s&gt;", "cat", "dog"]
-    assert "cat 0.60 · dog 0.30 · &lt;s&gt; 0.10" in targets.hovertext[0]
-    assert "chat 0.80" in sources.hovertext[0]
+    assert "cat (2) 0.60, dog (3) 0.30, &lt;s&gt; (1) 0.10" in targets.hovertext[0]
+    assert "chat (2) 0.80, le (1) 0.10" in sources.hovertext[0]
     assert [list(c) for c in targets.customdata] == [["target", 0], ["target", 1]]
     assert [list(c) for c in sources.customdata] == [["source", 0], ["source", 1], ["source", 2]]
 

@@ -47,6 +47,7 @@ def one_error_line(capsys) -> str:
         (["--view", "bertviz"], "out.png", "unknown view 'bertviz'"),
         (["--view", "heatmap"], "out.gif", "extension must be one of"),
         (["--view", "overview"], "out.csv", "cannot be written as CSV"),
+        (["--view", "norms"], "out.csv", "cannot be written as CSV"),
         (["--view", "heatmap", "--scheme", "rainbow"], "out.png", "unknown colour scheme"),
         (["--view", "headview", "--threshold", "2"], "out.png", "--threshold 2.0 is not a weight"),
         (["--view", "heatmap", "--model", "no-such-model"], "out.png", "unknown model"),
@@ -101,9 +102,12 @@ def test_overview_headview_and_stats_files(tmp_path, cached_models):
     assert code == 0 and np.asarray(json.loads(out.read_text())["weights"]).shape == (1, 2, n, n)
     code, out = render(tmp_path, "h.json", *base, "--view", "headview")
     record = json.loads(out.read_text())
-    assert code == 0 and record["heads"] == [1, 2] and np.asarray(record["weights"]).shape == (2, n, n)
-    code, out = render(tmp_path, "h.csv", *base, "--view", "headview", "--head", "1")
-    assert code == 0 and len(read_csv(out)) == n + 1
+    assert code == 0 and record["heads"] == [1, 2]
+    np.testing.assert_allclose(record["weights"], prediction.attentions[0].mean(axis=0), atol=1e-6)  # the shown heads' mean, as on the page
+    code, out = render(tmp_path, "h.csv", *base, "--view", "headview", "--head", "2")
+    table = read_csv(out)
+    assert code == 0 and (len(table), len(table[0])) == (n + 1, n + 1)
+    np.testing.assert_allclose(np.array([row[1:] for row in table[1:]], dtype=float), prediction.attentions[0, 1], atol=1e-6)
     code, out = render(tmp_path, "s.csv", *base, "--view", "stats")
     table = read_csv(out)
     assert code == 0 and table[0][1:] == list(STATISTICS) and [row[0] for row in table[1:]] == ["L1 H1", "L1 H2"]
@@ -115,7 +119,6 @@ def test_overview_headview_and_stats_files(tmp_path, cached_models):
     [
         (["--view", "heatmap", "--layer", "2"], "out.png", "layer 2 does not exist: this model has layers 1-1"),
         (["--view", "heatmap", "--head", "3"], "out.csv", "head 3 does not exist: this model has heads 1-2"),
-        (["--view", "headview"], "out.csv", "CSV holds one matrix: choose a head with --head"),
         (["--view", "rollout"], "out.png", "single attention layer"),
         (["--view", "flow"], "out.csv", "single attention layer"),
         (["--view", "norms"], "out.png", "does not apply to keras-transformer"),

@@ -34,7 +34,7 @@ def test_undefined_values_stay_blank():
     z = np.asarray(figure.data[0].z, dtype=float)
     assert np.isnan(z[1, 0]) and np.isfinite(np.delete(z.ravel(), 3)).all()
     markers = figure.data[1]
-    assert "—" in markers.text[3]
+    assert markers.text[3] == "Entropy: —" and markers.text[0] == f"Entropy: {stats_of()['entropy'][0, 0]:.3f}"
 
 
 def test_every_head_is_clickable_in_every_map():

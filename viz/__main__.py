@@ -28,8 +28,9 @@ from models.io import atomic_write, atomic_write_text
 VIEWS = ("heatmap", "overview", "headview", "stats", "rollout", "flow", "norms")
 FIGURE_FORMATS = ("png", "svg", "html")
 DATA_FORMATS = ("json", "csv")
-# What each view can write besides its figure: the overview has no single matrix for CSV.
-DATA_BY_VIEW = {view: DATA_FORMATS for view in VIEWS} | {"overview": ("json",)}
+# What each view can write besides its figure: CSV holds one matrix, and the overview (every
+# head) and the norms view (four matrices side by side) show several.
+DATA_BY_VIEW = {view: DATA_FORMATS for view in VIEWS} | {"overview": ("json",), "norms": ("json",)}
 
 
 class RenderError(LensError):
@@ -45,7 +46,6 @@ class Rendered:
     rows: list[str]
     columns: list[str]
     meta: dict = field(default_factory=dict)
-    csv_problem: str | None = None  # why CSV cannot hold what this view shows, if it cannot
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -161,10 +161,9 @@ def _headview(args, model: AttentionModel, prediction: Prediction) -> Rendered:
     figure, hidden = head_view(weights, source, target, heads=heads, threshold=threshold)
     if hidden:
         print(f"{hidden} lines below weight {threshold:.4g} hidden", file=sys.stderr)
-    meta = dict(layer=layer + 1, heads=[h + 1 for h in heads], threshold=threshold, lines_hidden=hidden)
-    if len(heads) == 1:
-        return Rendered(figure, weights[heads[0]], target, source, meta)
-    return Rendered(figure, weights[heads], target, source, meta | dict(axes=["head", "row", "column"]), "CSV holds one matrix: choose a head with --head")
+    meta = dict(layer=layer + 1, heads=[h + 1 for h in heads], threshold=threshold, lines_hidden=hidden, weights_are="mean of the shown heads")
+    # As on the page: the data behind the lines is the shown heads' mean attention.
+    return Rendered(figure, weights[heads].mean(axis=0), target, source, meta)
 
 
 def _stats(args, model: AttentionModel, prediction: Prediction) -> Rendered:
@@ -239,7 +238,7 @@ def _norms(args, model: AttentionModel, prediction: Prediction) -> Rendered:
     layer = _one_based(args.layer, prediction.num_layers, "layer", 0)
     head = _one_based(args.head, prediction.num_heads, "head", 0)
     found = value_aware(model, args.text)
-    raw = model.predict(args.text)
+    raw = model.predict(args.text)  # the word-piece prediction, whose axes the rebuilt norms share
     matrices = {
         "weights": raw.attentions[layer, head],
         "head_norm": found.head_norms[layer, head],
@@ -261,7 +260,7 @@ def _norms(args, model: AttentionModel, prediction: Prediction) -> Rendered:
     ]
     figure = heatmap_panels(panels, scheme=args.scheme, title=f"Layer {layer + 1}")
     meta = dict(layer=layer + 1, head=head + 1, matrices=list(shown), reconstruction_error=float(found.reconstruction_error))
-    return Rendered(figure, np.stack(list(shown.values())), target, source, meta, "the norms view shows four matrices and CSV holds one: write .json")
+    return Rendered(figure, np.stack(list(shown.values())), target, source, meta)
 
 
 RENDERERS: dict[str, Callable[..., Rendered]] = {
@@ -287,8 +286,6 @@ def _write(rendered: Rendered, fmt: str, path: Path, meta: dict) -> None:
     elif fmt == "html":
         atomic_write_text(path, rendered.figure.to_html(include_plotlyjs=True, full_html=True))
     elif fmt == "csv":
-        if rendered.csv_problem:
-            raise RenderError(rendered.csv_problem)
         atomic_write_text(path, matrix_csv(rendered.weights, rendered.rows, rendered.columns))
     else:
         atomic_write_text(path, matrix_json(rendered.weights, rendered.rows, rendered.columns, **meta, **rendered.meta))

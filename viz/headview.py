@@ -74,7 +74,8 @@ def _segments(rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
 def _top(weights: np.ndarray, tokens: Sequence[str], k: int = TOP_ATTENDED) -> str:
     order = np.argsort(-weights, kind="stable")[:k]
-    return " · ".join(f"{literal(short(tokens[j]))} {weights[j]:.2f}" for j in order)
+    # Positions tell repeated tokens apart ("the (1) 0.29, the (4) 0.22").
+    return ", ".join(f"{literal(short(tokens[j]))} ({j + 1}) {weights[j]:.2f}" for j in order)
 
 
 def _token_hover(mean: np.ndarray, source_tokens: Sequence[str], target_tokens: Sequence[str], heads_label: str) -> tuple[list[str], list[str]]:

@@ -88,7 +88,7 @@ def stat_heatmaps(
             row=row,
             col=col,
         )
-        shown = np.where(np.isfinite(values), np.round(values, 3).astype(object), "—")
+        shown = [f"{value:.3f}" if np.isfinite(value) else "—" for value in values.ravel().tolist()]
         figure.add_trace(
             go.Scatter(
                 x=head_ids.ravel().tolist(),
@@ -98,7 +98,7 @@ def stat_heatmaps(
                 selected=dict(marker=dict(opacity=0.0)),
                 unselected=dict(marker=dict(opacity=0.0)),
                 customdata=np.stack([layer_ids.ravel(), head_ids.ravel()], axis=1).tolist(),
-                text=[f"{literal(titles.get(key, key))}: {value}" for value in shown.ravel()],
+                text=[f"{literal(titles.get(key, key))}: {value}" for value in shown],
                 hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<br>%{text}<extra></extra>",
                 showlegend=False,
             ),
