@@ -3,7 +3,8 @@
 Modules: ``heatmap`` (one matrix, or several side by side), ``overview`` (every head as one
 image), ``headview`` (bertviz's two-column lines), ``stats`` (layer×head maps of head
 statistics), ``strip`` (per-token strips), ``bars`` (class probabilities), ``export`` (PNG, SVG,
-CSV, JSON) and ``python -m viz render``. Heavier modules are imported where they are used.
+CSV, JSON) and ``python -m viz render``; ``colours``, ``labels`` and ``pooling`` serve them.
+Heavier modules are imported where they are used.
 """
 
 from viz.bars import probability_bars

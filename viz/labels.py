@@ -42,13 +42,6 @@ def position_labels(tokens: Sequence[str]) -> list[str]:
     return [f"{position} · {literal(short(token))}" for position, token in enumerate(tokens, start=1)]
 
 
-def category_ticks(tokens: Sequence[str], limit: int = MAX_LABELS_PER_AXIS) -> tuple[list[str], list[str]]:
-    """Tick values (category names) and tick texts (bare tokens) for a categorical token axis."""
-    positions, texts = tick_labels(tokens, limit)
-    names = position_labels(tokens)
-    return [names[i] for i in positions], texts
-
-
 def longest_label(tokens: Sequence[str]) -> int:
     """Characters in the longest tick label shown for ``tokens`` (after thinning and shortening)."""
     return max((len(text) for text in tick_labels(tokens)[1]), default=1)

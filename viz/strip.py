@@ -13,7 +13,8 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz.colours import colourscale
-from viz.labels import category_ticks, literal, longest_label, position_labels, tick_angle
+from viz.heatmap import TokenAxis
+from viz.labels import literal, longest_label, tick_angle
 
 ROW_PX = 34
 
@@ -45,11 +46,12 @@ def token_strips(
         raise ValueError(f"every row needs one value per token ({len(tokens)}), got shapes {bad}")
     raw = np.stack([np.asarray(values, dtype=np.float32) for values in rows.values()])
     names = [literal(name) for name in rows]
-    x_values, x_text = category_ticks(tokens)
+    axis = TokenAxis.of(tokens)
+    x_values, x_text = axis.ticks()
     figure = go.Figure(
         go.Heatmap(
             z=normalise_rows(raw),
-            x=position_labels(tokens),
+            x=axis.names,
             y=names,
             customdata=raw,
             zmin=-1.0 if signed else 0.0,
