@@ -114,3 +114,11 @@ def test_overview_of_72_heads_at_512_tokens_stays_under_its_budget():
     figure = overview_image(attentions, selected=(0, 0))
     assert decode(figure).shape == (6 * 68 - 4, 12 * 68 - 4, 3)
     assert len(pio.to_json(figure, validate=False).encode()) <= 5 * MIB
+
+
+def test_seq2seq_heads_keep_their_shape():
+    """11 output characters over 26 input characters: cells stay square, 2×2 pixels each."""
+    attentions = np.random.default_rng(2).dirichlet(np.ones(26), size=(1, 1, 11)).astype(np.float32)
+    heads = thumbnails(attentions, thumb=64)
+    assert heads.shape == (1, 1, 22, 52)
+    np.testing.assert_allclose(heads[0, 0, ::2, ::2], attentions[0, 0], rtol=1e-6)
