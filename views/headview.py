@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import streamlit as st
 
 from models.base import AttentionModel
@@ -42,9 +44,10 @@ def render(ctx: ViewContext) -> None:
         st.session_state[state.key("heads")] = tuple(h for h in state.get("heads") if h <= n_heads)
         left.pills(_("Heads shown (none chosen: all)"), range(1, n_heads + 1), selection_mode="multi", key=state.key("heads"))
     heads = [h - 1 for h in state.get("heads")] or list(range(n_heads))
-    # Long texts get a threshold that keeps the figure light; the user may raise it further.
+    # Long texts get a threshold that keeps the figure light (rounded up onto the slider's
+    # steps, never below the floor); the user may raise it further.
     floor = threshold_for(attentions, heads)
-    st.session_state[state.key("threshold")] = max(state.get("threshold"), round(floor, 3))
+    st.session_state[state.key("threshold")] = max(state.get("threshold"), math.ceil(floor * 1000) / 1000)
     middle.slider(_("Hide lines below"), 0.0, 1.0, step=0.005, key=state.key("threshold"), help=_("Weights under this value are not drawn."))
     focus = state.get("focus")
     if not 0 <= focus - 1 < len(target):
