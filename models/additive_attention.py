@@ -32,12 +32,14 @@ MASKED_SCORE = -1e9
 class AdditiveAttention(keras.layers.Layer):
     """Additive attention of Bahdanau et al. (2015), eqs. (5)-(6).
 
-    Call as ``context, weights = layer(keys, query=None, mask=None)`` with
+    Call as ``context, weights = layer(keys, query=None, mask=None, learned=None)`` with
 
     - ``keys``: the annotations h, shape (batch, T_x, key_dim);
     - ``query``: the states s_{i-1}, shape (batch, T_y, query_dim), or None for one learned query
       (T_y = 1);
-    - ``mask``: bool (batch, T_x), True for real tokens.
+    - ``mask``: bool (batch, T_x), True for real tokens;
+    - ``learned``: None, or (batch,) blending the weights with uniform attention
+      (``blend_with_uniform``), for ablation.
 
     Returns ``context`` (batch, T_y, key_dim), the c_i, and ``weights`` (batch, T_y, T_x), the
     alpha_ij. ``alignment_scores`` gives the e_ij before the softmax.
@@ -64,12 +66,30 @@ class AdditiveAttention(keras.layers.Layer):
             projected = projected + ops.expand_dims(ops.matmul(query, self.W_a), axis=2)  # (batch, T_y, T_x, units)
         return ops.einsum("bytu,u->byt", ops.tanh(projected), self.v_a)
 
-    def call(self, keys, query=None, mask=None):
+    def call(self, keys, query=None, mask=None, learned=None):
         scores = self.alignment_scores(keys, query)
         if mask is not None:
             scores = ops.where(ops.expand_dims(ops.cast(mask, "bool"), axis=1), scores, MASKED_SCORE)
         weights = ops.softmax(scores, axis=-1)
+        if learned is not None:
+            weights = self.blend_with_uniform(weights, keys, mask, learned)
         return ops.matmul(weights, keys), weights
+
+    @staticmethod
+    def blend_with_uniform(weights, keys, mask, learned):
+        """``learned`` · alpha + (1 − ``learned``) · 1/T over the real tokens, per row of the batch.
+
+        ``learned`` (batch,) is 1 for the learned weights and 0 for uniform attention, the
+        baseline of Wiegreffe & Pinter (2019), "Attention is not not Explanation" (EMNLP, sec.
+        3.2): if the weights can be replaced by 1/T without changing the prediction, they are
+        not what the prediction depends on. With ``learned`` = 1 the weights are unchanged.
+        """
+        if mask is None:
+            mask = ops.ones(ops.shape(keys)[:2])
+        real = ops.expand_dims(ops.cast(mask, weights.dtype), axis=1)
+        uniform = real / ops.sum(real, axis=-1, keepdims=True)
+        learned = ops.reshape(ops.cast(learned, weights.dtype), (-1, 1, 1))
+        return learned * weights + (1.0 - learned) * uniform
 
     def compute_mask(self, inputs, previous_mask):
         return None

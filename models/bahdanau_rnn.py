@@ -69,22 +69,40 @@ def build_models(config: dict):
 
 
 class BahdanauRNN(WordClassifier):
+    """One pooling attention row: it has no heads to switch off, only uniform attention instead."""
+
+    readout = "first"
+    self_attention = False
+    ablation_mode = "uniform"
+    fixed_width = True
+    query_token = QUERY_TOKEN
+
+    @property
+    def attention_grid(self) -> tuple[int, int]:
+        return 1, 1
+
+    def embed(self, ids):
+        return self.inspector.get_layer("embedding")(ids)
+
+    def forward_embedded(self, embeds, mask, head_mask=None):
+        """The inspector's computation from word embeddings (dropout is off at inference).
+
+        ``head_mask`` (batch, 1, 1) of 0 replaces the attention weights by 1/T over the words
+        (``AdditiveAttention.blend_with_uniform``); the returned attention is what was used.
+        """
+        from keras import ops
+
+        mask = ops.cast(mask, "bool")
+        annotations = self.inspector.get_layer("encoder")(embeds, mask=mask, training=False)
+        learned = None if head_mask is None else head_mask[:, 0, 0]
+        context, weights = self.inspector.get_layer("attention")(annotations, mask=mask, learned=learned)
+        return self.inspector.get_layer("probs")(context[:, 0]), [weights[:, None]]
+
     def _predict_checked(self, texts: list[str]) -> list[Prediction]:
         ids, kept, dropped = self.encode_words(texts, fixed_width=True)
         # Compiled once for the one fixed shape: an eager call steps the RNN in Python, far slower.
         probs, weights = self.inspector.predict_on_batch(ids)
-        return [
-            Prediction(
-                model=self.model_id,
-                labels=self.labels,
-                probs=probs[row],
-                source_tokens=tuple(tokens),
-                target_tokens=(QUERY_TOKEN,),
-                attentions=weights[row, :, : len(tokens)][np.newaxis, np.newaxis],
-                dropped_tokens=dropped[row],
-            )
-            for row, tokens in enumerate(kept)
-        ]
+        return [self._prediction(tokens, probs[row], weights[row][np.newaxis, np.newaxis], dropped[row]) for row, tokens in enumerate(kept)]
 
 
 def _optimizer(config: dict):

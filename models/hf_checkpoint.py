@@ -17,7 +17,7 @@ from pathlib import Path
 from models.base import LensError
 from models.data import AG_NEWS_LABELS, load_split
 from models.evaluation import evaluate_classifier
-from models.hf_common import EVALUATION_CHUNK, TransformerClassifier
+from models.hf_common import EVALUATION_CHUNK, TransformerClassifier, bert_style_encoder
 from models.registry import HF_PREFIX
 
 # Encoder families whose TF classifier reads the first token and takes a right-padded, masked
@@ -27,6 +27,8 @@ from models.registry import HF_PREFIX
 SUPPORTED_MODEL_TYPES = ("albert", "bert", "camembert", "distilbert", "electra", "roberta", "xlm-roberta")
 # RoBERTa-style position ids start after the padding index, so two positions are not usable.
 _POSITION_OFFSET_TYPES = ("camembert", "roberta", "xlm-roberta")
+# Families whose TF layers are BERT's (self_attention, dense_output, intermediate, bert_output).
+BERT_STYLE_TYPES = ("bert", "camembert", "electra", "roberta", "xlm-roberta")
 LONGEST_INPUT = 512
 
 
@@ -101,20 +103,49 @@ def max_tokens(config, tokenizer) -> int:
 
 
 class CheckpointClassifier(TransformerClassifier):
+    """A TF ``*ForSequenceClassification`` model behind the two hooks of TransformerClassifier.
+
+    BERT-style families (``BERT_STYLE_TYPES``) run their encoder layer by layer
+    (``bert_style_encoder``), so heads can be switched off per call, then the checkpoint's own
+    classification head; the others are called whole, with ``inputs_embeds``.
+    """
+
     def __init__(self, model_id: str, config, tokenizer, model):
         labels = tuple(str(config.id2label[index]) for index in range(config.num_labels))
         # Plain graph compilation, not XLA: not every family's ops are known to compile with XLA.
         super().__init__(model_id, labels, tokenizer, max_tokens(config, tokenizer), jit_compile=False)
         self.model = model
+        self.model_type = config.model_type
+        if self.model_type not in BERT_STYLE_TYPES:
+            self.head_mask_unsupported = f"switching heads off is available for {', '.join(BERT_STYLE_TYPES)} checkpoints, not {self.model_type}"
 
-    def forward(self, ids, mask, with_attentions: bool):
+    @property
+    def attention_grid(self) -> tuple[int, int]:
+        config = self.model.config
+        return config.num_hidden_layers, config.num_attention_heads
+
+    def embed(self, ids):
         import tensorflow as tf
 
-        outputs = self.model(input_ids=ids, attention_mask=mask, output_attentions=with_attentions, training=False)
-        probs = tf.nn.softmax(outputs.logits, axis=-1)
-        if with_attentions:
-            return probs, tf.stack(outputs.attentions, axis=1)
-        return probs
+        return tf.gather(self.model.get_input_embeddings().weight, ids)
+
+    def forward_embedded(self, embeds, mask, head_mask=None):
+        import tensorflow as tf
+
+        if self.model_type not in BERT_STYLE_TYPES:
+            if head_mask is not None:
+                raise LensError(self.head_mask_unsupported)
+            outputs = self.model(input_ids=None, inputs_embeds=embeds, attention_mask=mask, output_attentions=True, training=False)
+            return tf.nn.softmax(outputs.logits, axis=-1), list(outputs.attentions)
+        main = getattr(self.model, self.model.base_model_prefix)
+        states, attentions = bert_style_encoder(main, embeds, mask, head_mask)
+        if self.model_type == "bert":
+            # TFBertForSequenceClassification: pooler (dense + tanh on [CLS]), dropout, classifier.
+            logits = self.model.classifier(self.model.dropout(main.pooler(states[-1]), training=False))
+        else:
+            # RoBERTa-style and ELECTRA heads read the sequence output's first token themselves.
+            logits = self.model.classifier(states[-1], training=False)
+        return tf.nn.softmax(logits, axis=-1), attentions
 
 
 def load(model_id: str, asset_dir: Path | None = None) -> CheckpointClassifier:

@@ -6,7 +6,10 @@
   cores). Padding every input to one of a few fixed lengths (``BUCKETS``) and every batch to a
   fixed size bounds the number of traces, which XLA needs (it compiles one program per shape).
 - ``TransformerClassifier``: the AttentionModel built on those two, so a family only writes its
-  forward pass.
+  forward pass, as two hooks that ``models.explain`` also uses (embedding step, forward from
+  embeddings with a per-call head mask).
+- ``bert_style_encoder``: a BERT-style encoder run layer by layer, so heads can be switched off
+  per call without touching the shared weights.
 
 TensorFlow and transformers are imported lazily: ``python -m models list`` must stay instant.
 """
@@ -22,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.base import AttentionModel, InputError, check_text
+from models.base import AttentionModel, InputError, LensError, check_text
 from models.contract import Prediction
 from models.maths.tokens import BYTE_BPE, SENTENCEPIECE, WORDPIECE, WORDS
 
@@ -93,18 +96,20 @@ def buckets_up_to(max_tokens: int) -> tuple[int, ...]:
 
 
 class BucketedFunction:
-    """``function(ids, mask)`` compiled once per (padded length, batch size).
+    """``function(ids, mask, *extras)`` compiled once per (padded length, batch size).
 
-    ``function`` takes int32 ids and attention mask of shape (batch, length) and returns a tensor
-    or a tuple of tensors whose first axis is the batch. Rows are padded with ``pad_id`` and
-    masked, so padding never receives attention.
+    ``function`` takes int32 ids and attention mask of shape (batch, length), then one float32
+    tensor (batch, *shape) per entry of ``extra_shapes`` (per-row inputs such as a head mask),
+    and returns a tensor or a tuple of tensors whose first axis is the batch. Rows are padded
+    with ``pad_id`` and masked, so padding never receives attention.
     """
 
-    def __init__(self, function: Callable, max_tokens: int, jit_compile: bool, pad_id: int):
+    def __init__(self, function: Callable, max_tokens: int, jit_compile: bool, pad_id: int, extra_shapes: Sequence[tuple[int, ...]] = ()):
         self.function = function
         self.pad_id = pad_id
         self.buckets = buckets_up_to(max_tokens)
         self.jit_compile = jit_compile
+        self.extra_shapes = tuple(tuple(shape) for shape in extra_shapes)
         self._compiled: dict[tuple[int, int], Callable] = {}
         # Sessions run in threads: two first calls at one shape must not both trace it.
         self._compile_lock = threading.Lock()
@@ -126,21 +131,30 @@ class BucketedFunction:
 
         length, batch = key
         spec = tf.TensorSpec([batch, length], tf.int32)
+        extras = [tf.TensorSpec([batch, *shape], tf.float32) for shape in self.extra_shapes]
         # Each shape is traced once by design. TF's retracing detector counts traces per
         # function *code*, so one wrapper per shape keeps it from warning about that.
-        self._compiled[key] = tf.function(functools.partial(self.function), input_signature=[spec, spec], jit_compile=self.jit_compile)
+        self._compiled[key] = tf.function(functools.partial(self.function), input_signature=[spec, spec, *extras], jit_compile=self.jit_compile)
         return self._compiled[key]
 
     def __call__(
-        self, rows: Sequence[Sequence[int]], batch_size: int = BATCH_SIZE, progress: Callable[[int], None] | None = None
+        self,
+        rows: Sequence[Sequence[int]],
+        batch_size: int = BATCH_SIZE,
+        progress: Callable[[int], None] | None = None,
+        extras: Sequence[Sequence[np.ndarray]] = (),
     ) -> list[tuple[np.ndarray, ...]]:
-        """Outputs for each row of ids, in input order; each output keeps its padded length."""
+        """Outputs for each row of ids, in input order; each output keeps its padded length.
+
+        ``extras[k][i]`` is row i's value of the k-th extra input. A row may be empty: the model
+        then sees no token at all.
+        """
         results: list[tuple[np.ndarray, ...] | None] = [None] * len(rows)
         # Sorting by length fills each batch with texts of one bucket.
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         batches: list[tuple[int, list[int]]] = []
         for index in order:
-            length = self.bucket(len(rows[index]))
+            length = self.bucket(max(1, len(rows[index])))
             if batches and batches[-1][0] == length and len(batches[-1][1]) < self.rows_per_batch(length, batch_size):
                 batches[-1][1].append(index)
             else:
@@ -149,11 +163,14 @@ class BucketedFunction:
             size = self.rows_per_batch(length, batch_size)
             ids = np.full((size, length), self.pad_id, dtype=np.int32)
             mask = np.zeros((size, length), dtype=np.int32)
-            mask[:, 0] = 1  # filler rows see one token, so their softmax never divides by zero
+            mask[len(members) :, 0] = 1  # filler rows see one token, so their softmax never divides by zero
+            inputs = [np.zeros((size, *shape), dtype=np.float32) for shape in self.extra_shapes]
             for slot, index in enumerate(members):
                 ids[slot, : len(rows[index])] = rows[index]
                 mask[slot, : len(rows[index])] = 1
-            outputs = self._compiled_for(length, size)(ids, mask)
+                for values, column in zip(inputs, extras):
+                    values[slot] = column[index]
+            outputs = self._compiled_for(length, size)(ids, mask, *inputs)
             outputs = tuple(np.asarray(o) for o in (outputs if isinstance(outputs, (tuple, list)) else (outputs,)))
             for slot, index in enumerate(members):
                 results[index] = tuple(o[slot] for o in outputs)
@@ -165,27 +182,69 @@ class BucketedFunction:
 class TransformerClassifier(AttentionModel):
     """A Hugging Face tokenizer and a TensorFlow forward pass that also returns attention.
 
-    Subclasses implement ``forward(ids, mask, with_attentions)`` in TensorFlow, returning class
-    probabilities (batch, classes) and, when asked, attentions stacked as (batch, layers, heads,
-    length, length).
+    Subclasses implement two TensorFlow hooks, differentiable under ``tf.GradientTape`` (the
+    inseq pattern: the model exposes only what attribution needs), which ``models.explain``
+    calls too:
+
+    - ``embed(ids)``: token embeddings (batch, length, width) of int32 ids (batch, length), the
+      input that gradient attributions are taken on;
+    - ``forward_embedded(embeds, mask, head_mask=None)``: class probabilities (batch, classes)
+      and a list with each layer's attention (batch, heads, length, length), the very tensors the
+      layer multiplies its values with. ``head_mask`` (batch, layers, heads) switches heads off
+      for this call only (1 keeps a head, 0 removes its output); families that cannot do that
+      set ``head_mask_unsupported`` to the reason.
+
+    ``attention_grid`` is (layers, heads). The classifier reads the first token ([CLS] or <s>).
     """
+
+    readout = "first"
+    self_attention = True
+    ablation_mode = "heads"
+    head_mask_unsupported: str | None = None
 
     def __init__(self, model_id: str, labels: Sequence[str], tokenizer, max_tokens: int, jit_compile: bool):
         self.model_id = model_id
         self.labels = tuple(labels)
         self.tokenizer = tokenizer
         self.max_tokens = max_tokens
+        self.jit_compile = jit_compile
         self.subword_scheme = subword_scheme(tokenizer)
         # A fast tokenizer is a Rust object that raises "Already borrowed" when two threads use
         # it at once (it mutates its truncation settings per call); sessions are threads.
         self._tokenizer_lock = threading.Lock()
-        pad_id = tokenizer.pad_token_id or 0
-        self._with_attentions = BucketedFunction(lambda ids, mask: self.forward(ids, mask, with_attentions=True), max_tokens, jit_compile, pad_id)
-        self._probs_only = BucketedFunction(lambda ids, mask: self.forward(ids, mask, with_attentions=False), max_tokens, jit_compile, pad_id)
+        self.pad_id = tokenizer.pad_token_id or 0
+        # Integrated gradients starts from [PAD] embeddings at the ordinary tokens (models.explain).
+        self.baseline_id: int | None = self.pad_id
+        pad = tokenizer.convert_ids_to_tokens(self.pad_id)
+        self.baseline_description = f"the {pad} embedding in place of every ordinary token's; special tokens and positions kept"
+        self._with_attentions = BucketedFunction(lambda ids, mask: self.forward(ids, mask, with_attentions=True), max_tokens, jit_compile, self.pad_id)
+        self._probs_only = BucketedFunction(lambda ids, mask: self.forward(ids, mask, with_attentions=False), max_tokens, jit_compile, self.pad_id)
+        self._head_masked: BucketedFunction | None = None
+        self._head_masked_lock = threading.Lock()
+
+    @property
+    @abstractmethod
+    def attention_grid(self) -> tuple[int, int]:
+        """(layers, heads)."""
 
     @abstractmethod
+    def embed(self, ids):
+        """Token embeddings (batch, length, width) of int32 ids (batch, length)."""
+
+    @abstractmethod
+    def forward_embedded(self, embeds, mask, head_mask=None):
+        """(probs (batch, classes), [attention (batch, heads, length, length) per layer])."""
+
     def forward(self, ids, mask, with_attentions: bool):
         """TensorFlow forward pass on padded (batch, length) int32 ids and mask."""
+        import tensorflow as tf
+
+        probs, attentions = self.forward_embedded(self.embed(ids), mask)
+        return (probs, tf.stack(attentions, axis=1)) if with_attentions else probs
+
+    def explain_tokens(self, text: str) -> Tokenized:
+        """The one text as the model reads it, for ``models.explain``."""
+        return self.tokenize([check_text(text)])[0]
 
     def tokenize(self, texts: Sequence[str]) -> list[Tokenized]:
         """The texts as the model reads them; safe to call from many threads at once."""
@@ -197,27 +256,49 @@ class TransformerClassifier(AttentionModel):
         return rows
 
     def _predict_checked(self, texts: list[str]) -> list[Prediction]:
-        rows = self.tokenize(texts)
-        predictions = []
-        for row in rows:
-            # One text per call: batching texts of different lengths would pad every attention
-            # matrix to the longest one, up to 6 x 12 x 512 x 512 floats each.
-            ((probs, attentions),) = self._with_attentions([row.ids], batch_size=1)
-            n = len(row)
-            predictions.append(
-                Prediction(
-                    model=self.model_id,
-                    labels=self.labels,
-                    probs=probs,
-                    source_tokens=row.tokens,
-                    target_tokens=row.tokens,
-                    attentions=attentions[:, :, :n, :n],
-                    source_special=row.special,
-                    target_special=row.special,
-                    dropped_tokens=row.dropped,
+        # One text per call: batching texts of different lengths would pad every attention
+        # matrix to the longest one, up to 6 x 12 x 512 x 512 floats each.
+        return [self._prediction(row, *self._with_attentions([row.ids], batch_size=1)[0]) for row in self.tokenize(texts)]
+
+    def predict_with_head_mask(self, text: str, head_mask: np.ndarray) -> Prediction:
+        """``predict`` with the heads where ``head_mask`` (layers, heads) is 0 switched off.
+
+        Runs at the shape ``predict`` runs at, so a mask of ones gives its exact numbers.
+        """
+        if self.head_mask_unsupported:
+            raise LensError(self.head_mask_unsupported)
+        with self._head_masked_lock:
+            # Built on first use (the grid needs the loaded model): most sessions never switch a head off.
+            if self._head_masked is None:
+                self._head_masked = BucketedFunction(
+                    lambda ids, mask, heads: self._forward_masked(ids, mask, heads),
+                    self.max_tokens,
+                    self.jit_compile,
+                    self.pad_id,
+                    extra_shapes=(self.attention_grid,),
                 )
-            )
-        return predictions
+        row = self.explain_tokens(text)
+        return self._prediction(row, *self._head_masked([row.ids], batch_size=1, extras=[[np.asarray(head_mask, dtype=np.float32)]])[0])
+
+    def _forward_masked(self, ids, mask, head_mask):
+        import tensorflow as tf
+
+        probs, attentions = self.forward_embedded(self.embed(ids), mask, head_mask)
+        return probs, tf.stack(attentions, axis=1)
+
+    def _prediction(self, row: Tokenized, probs: np.ndarray, attentions: np.ndarray) -> Prediction:
+        n = len(row)
+        return Prediction(
+            model=self.model_id,
+            labels=self.labels,
+            probs=probs,
+            source_tokens=row.tokens,
+            target_tokens=row.tokens,
+            attentions=attentions[:, :, :n, :n],
+            source_special=row.special,
+            target_special=row.special,
+            dropped_tokens=row.dropped,
+        )
 
     def predict_probs(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarray:
         """Probabilities without attention outputs, in fixed-size batches of similar lengths."""
@@ -226,3 +307,53 @@ class TransformerClassifier(AttentionModel):
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         outputs = self._probs_only([row.ids for row in rows], batch_size=batch_size)
         return np.stack([probs for (probs,) in outputs]).astype(np.float32)
+
+
+def bert_style_encoder(main_layer, embeds, mask, head_mask=None):
+    """Hidden states and attentions of a BERT-style encoder, run layer by layer from embeddings.
+
+    ``main_layer`` is a transformers TF main layer with ``embeddings`` and ``encoder.layer``
+    (BERT, RoBERTa, CamemBERT, XLM-RoBERTa, ELECTRA); this is its ``call`` for an encoder
+    without cross-attention, one layer at a time. transformers raises NotImplementedError when
+    TF BERT's main layer is given a ``head_mask``, so heads are switched off here instead:
+    head h of layer l is removed by multiplying its slice of the attention output by
+    ``head_mask[:, l, h]`` before the output projection ``attention.dense_output.dense``. As
+    (x ⊙ m) W = x (diag(m) W), that is zeroing the head's kernel rows h·d..(h+1)·d for this call
+    only, and the same output as transformers' own per-layer head mask (which multiplies the
+    attention probabilities); the shared variables are never touched. The returned attention
+    of a removed head is still what it computed (it no longer reaches the output).
+
+    ``embeds`` (batch, length, width) are word embeddings (position and type embeddings are added
+    here), ``mask`` (batch, length) int32 marks real tokens, ``head_mask`` (batch, layers, heads)
+    or None. Returns (hidden_states: layers + 1 tensors, attentions: layers tensors (batch,
+    heads, length, length)).
+    """
+    import tensorflow as tf
+
+    hidden = main_layer.embeddings(input_ids=None, inputs_embeds=embeds, token_type_ids=tf.zeros_like(mask), training=False)
+    if getattr(main_layer, "embeddings_project", None) is not None:  # ELECTRA with embeddings narrower than the encoder
+        hidden = main_layer.embeddings_project(hidden)
+    # As in the main layer: 0 added to the scores of real keys, -10000 to padding.
+    extended = tf.multiply(
+        tf.subtract(tf.constant(1.0, hidden.dtype), tf.cast(mask, hidden.dtype)[:, tf.newaxis, tf.newaxis, :]), tf.constant(-10000.0, hidden.dtype)
+    )
+    hidden_states, attentions = [hidden], []
+    for index, layer in enumerate(main_layer.encoder.layer):
+        context, probs = layer.attention.self_attention(
+            hidden,
+            attention_mask=extended,
+            head_mask=None,
+            encoder_hidden_states=None,
+            encoder_attention_mask=None,
+            past_key_value=None,
+            output_attentions=True,
+            training=False,
+        )[:2]
+        if head_mask is not None:
+            width = context.shape[-1] // head_mask.shape[-1]
+            context = context * tf.repeat(head_mask[:, index], width, axis=-1)[:, tf.newaxis, :]
+        attended = layer.attention.dense_output(hidden_states=context, input_tensor=hidden, training=False)
+        hidden = layer.bert_output(hidden_states=layer.intermediate(hidden_states=attended), input_tensor=attended, training=False)
+        hidden_states.append(hidden)
+        attentions.append(probs)
+    return hidden_states, attentions

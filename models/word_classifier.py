@@ -8,15 +8,18 @@ refit on every training row, and keep weights, vocabulary and config in one asse
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from models.base import AttentionModel, InputError, load_weights, retrain_remedy
+from models.base import AttentionModel, InputError, check_text, load_weights, retrain_remedy
+from models.contract import Prediction
 from models.data import AG_NEWS_LABELS, load_split, train_validation_split
 from models.evaluation import evaluate_classifier
+from models.hf_common import Tokenized
 from models.io import atomic_write, atomic_write_json, read_json
 from models.text import Vocabulary, encode
 
@@ -35,7 +38,25 @@ class Recipe:
 
 
 class WordClassifier(AttentionModel):
+    """A word-level Keras classifier; subclasses add the hooks ``models.explain`` calls.
+
+    Those hooks are ``embed(ids)`` and ``forward_embedded(embeds, mask, head_mask=None)``, as
+    ``models.hf_common.TransformerClassifier`` describes; words have no special tokens, id 0 is
+    padding, and integrated gradients starts from zero embeddings (``baseline_id`` None).
+    """
+
     labels = AG_NEWS_LABELS
+    pad_id = 0
+    baseline_id: int | None = None
+    baseline_description = "zero vectors in place of the word embeddings"
+    jit_compile = False
+    head_mask_unsupported: str | None = None
+
+    # Whether ``predict`` runs one compiled fixed-width shape (True) or the batch eagerly (False);
+    # ``predict_with_head_mask`` runs the same way, so a mask of ones gives predict's exact numbers.
+    fixed_width = False
+    self_attention = True
+    query_token = ""  # the target token of a pooling attention row (self_attention False)
 
     def __init__(self, model_id: str, config: dict, vocab: Vocabulary, classifier, inspector):
         self.model_id = model_id
@@ -44,6 +65,44 @@ class WordClassifier(AttentionModel):
         self.vocab = vocab
         self.classifier = classifier
         self.inspector = inspector
+        self._head_masked = None
+        self._head_masked_lock = threading.Lock()
+
+    def _prediction(self, words: list[str], probs: np.ndarray, attentions: np.ndarray, dropped: int) -> Prediction:
+        """One text's Prediction from its row of outputs; ``attentions`` (layers, heads, queries, time) padded."""
+        queries = tuple(words) if self.self_attention else (self.query_token,)
+        return Prediction(
+            model=self.model_id,
+            labels=self.labels,
+            probs=probs,
+            source_tokens=tuple(words),
+            target_tokens=queries,
+            attentions=attentions[:, :, : len(queries), : len(words)],
+            dropped_tokens=dropped,
+        )
+
+    def predict_with_head_mask(self, text: str, head_mask: np.ndarray) -> Prediction:
+        """``predict`` with the heads where ``head_mask`` (layers, heads) is 0 switched off."""
+        ids, kept, dropped = self.encode_words([check_text(text)], fixed_width=self.fixed_width)
+        probs, attentions = self._forward_masked(ids, np.asarray(head_mask, dtype=np.float32)[np.newaxis])
+        return self._prediction(kept[0], np.asarray(probs)[0], np.asarray(attentions)[0], dropped[0])
+
+    def _forward_masked(self, ids: np.ndarray, head_mask: np.ndarray):
+        if not self.fixed_width:
+            return self._stacked_forward(ids, head_mask)
+        import tensorflow as tf
+
+        with self._head_masked_lock:
+            if self._head_masked is None:
+                spec = [tf.TensorSpec([1, self.max_tokens], tf.int32), tf.TensorSpec([1, *self.attention_grid], tf.float32)]
+                self._head_masked = tf.function(self._stacked_forward, input_signature=spec)
+        return self._head_masked(ids, head_mask)
+
+    def _stacked_forward(self, ids, head_mask):
+        from keras import ops
+
+        probs, attentions = self.forward_embedded(self.embed(ids), ops.not_equal(ids, 0), head_mask)
+        return probs, ops.stack(attentions, axis=1)
 
     def encode_words(self, texts: list[str], fixed_width: bool = False) -> tuple[np.ndarray, list[list[str]], list[int]]:
         """``models.text.encode`` that refuses a text with no words (only symbols or emoji)."""
@@ -52,6 +111,12 @@ class WordClassifier(AttentionModel):
             if not tokens:
                 raise InputError(f"the text {text[:40]!r} contains no words this model can read")
         return ids, kept, dropped
+
+    def explain_tokens(self, text: str) -> Tokenized:
+        """The one text as the model reads it, for ``models.explain``."""
+        ids, kept, dropped = self.encode_words([check_text(text)])
+        words = tuple(kept[0])
+        return Tokenized(ids=tuple(int(i) for i in ids[0, : len(words)]), tokens=words, special=(False,) * len(words), dropped=dropped[0])
 
     def predict_probs(self, texts, batch_size: int = 256) -> np.ndarray:
         ids, _, _ = encode(self.vocab, list(texts), self.max_tokens)
