@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -104,7 +105,14 @@ def entry(model_id: str) -> ModelEntry:
         raise UnknownModelError(f"unknown model {model_id!r}; choose one of: {known}") from None
 
 
+# Keras names the layers and operations of a model it builds from process-wide counters, and two
+# models built at once in two threads can draw the same name ("expand_dims is used 3 times in
+# the model"): the page's sessions and its warm-up thread load models concurrently.
+_BUILD_LOCK = threading.Lock()
+
+
 def load(model_id: str, asset_dir: Path | None = None) -> AttentionModel:
     """Build the wrapper for ``model_id`` from its shipped assets (or from ``asset_dir``)."""
     found = entry(model_id)
-    return found.family().load(model_id, asset_dir or found.asset_dir)
+    with _BUILD_LOCK:
+        return found.family().load(model_id, asset_dir or found.asset_dir)

@@ -67,3 +67,28 @@ def test_predictions_from_sixteen_threads_equal_single_threaded_ones(model_id):
         assert other.output == one.output
         np.testing.assert_array_equal(other.probs, one.probs)
         np.testing.assert_array_equal(other.attentions, one.attentions)
+
+
+@pytest.mark.slow
+def test_every_model_loads_correctly_while_the_others_load_in_other_threads():
+    """The page's warm-up thread and the first sessions load models at the same moment."""
+    loaded: dict[str, object] = {}
+    errors: list[BaseException] = []
+    start = threading.Barrier(len(registry.REGISTRY))
+
+    def load(model_id: str) -> None:
+        try:
+            start.wait()
+            loaded[model_id] = registry.load(model_id)
+        except BaseException as exc:  # collected and re-raised in the test thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load, args=(model_id,)) for model_id in registry.REGISTRY]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors
+    for model_id, model in loaded.items():
+        text = texts_for(model_id)[0]
+        np.testing.assert_array_equal(model.predict(text).attentions, registry.load(model_id).predict(text).attentions)
