@@ -64,8 +64,9 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
 
 # Sources per block when ALTI builds its (sources, T, D) vectors, bounding memory at 512 tokens
 # (8 x 512 x 384 float32 is 6 MB). The per-source products (T x H by H x D) go through einsum,
-# not matmul: as hundreds of tiny BLAS calls, multithreaded OpenBLAS spent up to 30 times longer
-# on them than einsum on a busy 2-core machine (measured at 512 tokens).
+# not matmul: as hundreds of tiny BLAS calls they took multithreaded OpenBLAS 7 times longer than
+# einsum on a busy 2-core machine (512 tokens). Single-threaded BLAS would beat both, but the
+# thread count belongs to the process, not to this module.
 _ALTI_BLOCK = 8
 
 
@@ -146,12 +147,22 @@ def _checked(hidden: np.ndarray, attention: np.ndarray, weights: LayerWeights) -
     return hidden, attention
 
 
+def _values(hidden: np.ndarray, weights: LayerWeights) -> np.ndarray:
+    """(x_j W_V + b_V)^h for every head and token: (H, T, D / H)."""
+    heads, width = weights.num_heads, weights.width
+    return (hidden @ weights.value_kernel + weights.value_bias).reshape(len(hidden), heads, width // heads).transpose(1, 0, 2)
+
+
 def _transformed_values(hidden: np.ndarray, weights: LayerWeights) -> np.ndarray:
     """f^h(x_j) = (x_j W_V + b_V)^h W_O^h for every head and token: (H, T, D)."""
     heads, width = weights.num_heads, weights.width
-    values = (hidden @ weights.value_kernel + weights.value_bias).reshape(len(hidden), heads, width // heads)
-    projections = weights.dense_kernel.reshape(heads, width // heads, width)
-    return np.matmul(values.transpose(1, 0, 2), projections)
+    return np.matmul(_values(hidden, weights), weights.dense_kernel.reshape(heads, width // heads, width))
+
+
+def _attention_output(hidden: np.ndarray, attention: np.ndarray, weights: LayerWeights) -> np.ndarray:
+    """Σ_h Σ_j α^h_ij f^h(x_j) + b_O, computed as BERT does: heads' contexts concatenated, then W_O."""
+    context = np.matmul(attention, _values(hidden, weights))  # (H, T, D / H)
+    return context.transpose(1, 0, 2).reshape(len(hidden), weights.width) @ weights.dense_kernel + weights.dense_bias
 
 
 def attention_probabilities(hidden: np.ndarray, weights: LayerWeights) -> np.ndarray:
@@ -171,8 +182,7 @@ def rebuild_layer(hidden: np.ndarray, attention: np.ndarray, weights: LayerWeigh
     Returns (the attention block's output after LayerNorm1, the layer's output), both (T, D).
     """
     hidden, attention = _checked(hidden, attention, weights)
-    mixed = np.matmul(attention, _transformed_values(hidden, weights)).sum(axis=0)
-    after_attention = _layer_norm(mixed + weights.dense_bias + hidden, weights.ln1_gamma, weights.ln1_beta, weights.ln1_eps)
+    after_attention = _layer_norm(_attention_output(hidden, attention, weights) + hidden, weights.ln1_gamma, weights.ln1_beta, weights.ln1_eps)
     inner = ACTIVATIONS[weights.activation](after_attention @ weights.intermediate_kernel + weights.intermediate_bias)
     output = inner @ weights.output_kernel + weights.output_bias
     return after_attention, _layer_norm(output + after_attention, weights.ln2_gamma, weights.ln2_beta, weights.ln2_eps)
@@ -188,8 +198,8 @@ def attention_norms(hidden: np.ndarray, attention: np.ndarray, weights: LayerWei
     hidden, attention = _checked(hidden, attention, weights)
     transformed = _transformed_values(hidden, weights)
     head_norms = attention * np.linalg.norm(transformed, axis=-1)[:, np.newaxis, :]
-    by_source = attention.transpose(2, 0, 1)  # (j, h, i)
-    gram = np.matmul(transformed.transpose(1, 0, 2), transformed.transpose(1, 2, 0))  # (j, h, g)
+    by_source = np.ascontiguousarray(attention.transpose(2, 0, 1))  # (j, h, i); einsum is 8x slower on the strided view
+    gram = np.einsum("hjd,gjd->jhg", transformed, transformed)  # (j, h, g), as einsum for the reason given at _ALTI_BLOCK
     squared = (by_source * np.einsum("jhg,jgi->jhi", gram, by_source)).sum(axis=1)  # (j, i)
     return head_norms, np.sqrt(np.maximum(squared.T, 0.0))
 
@@ -205,8 +215,7 @@ def alti_contributions(hidden: np.ndarray, attention: np.ndarray, weights: Layer
     hidden, attention = _checked(hidden, attention, weights)
     size, gamma = len(hidden), weights.ln1_gamma
     transformed = _transformed_values(hidden, weights)
-    mixed = np.matmul(attention, transformed).sum(axis=0)
-    before_norm = mixed + weights.dense_bias + hidden
+    before_norm = _attention_output(hidden, attention, weights) + hidden
     centred = before_norm - before_norm.mean(axis=-1, keepdims=True)
     sigma = np.sqrt((centred**2).mean(axis=-1) + weights.ln1_eps)
     output = centred / sigma[:, np.newaxis] * gamma + weights.ln1_beta  # y_i, LayerNorm1's output
