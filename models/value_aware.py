@@ -61,8 +61,8 @@ class ValueAware:
                 raise ValueError(f"{name} must be ({layers}, {size}, {size}), got {getattr(self, name).shape}")
 
 
-def _transformer(model):
-    """The transformers TF model inside an Attention Lens model (minilm: ``encoder``, hf: ``model``)."""
+def transformer_of(model: AttentionModel):
+    """The transformers TF model inside an Attention Lens model (minilm: ``encoder``, hf: ``model``), or None."""
     for attribute in ("encoder", "model"):
         candidate = getattr(model, attribute, None)
         if type(candidate).__module__.startswith("transformers.") and hasattr(candidate, "config"):
@@ -84,7 +84,7 @@ def _activation_name(config) -> object:
 def supports_value_aware(model: AttentionModel) -> str | None:
     """None if ``model`` has BERT-style layers this module can read, else why not, in one line."""
     name = getattr(model, "model_id", type(model).__name__)
-    transformer = _transformer(model)
+    transformer = transformer_of(model)
     if transformer is None:
         return f"{name} is not a Hugging Face transformer; value-aware attention reads the layer weights of BERT-family models such as minilm-agnews"
     config = transformer.config
@@ -176,7 +176,7 @@ def value_aware(model: AttentionModel, text: str) -> ValueAware:
     if reason is not None:
         raise LensError(reason)
     row = model.tokenize([check_text(text)])[0]
-    transformer = _transformer(model)
+    transformer = transformer_of(model)
     hidden_states, attentions = encoder_states(transformer, row.ids)
     weights = layer_weights(transformer)
     error = 0.0

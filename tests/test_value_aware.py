@@ -10,7 +10,7 @@ import pytest
 from models import hf_checkpoint, registry
 from models.base import LensError
 from models.maths.norms import attention_probabilities, rebuild_layer
-from models.value_aware import TOLERANCE, _transformer, encoder_states, layer_weights, supports_value_aware, value_aware
+from models.value_aware import TOLERANCE, encoder_states, layer_weights, supports_value_aware, transformer_of, value_aware
 from tests.helpers.checkpoints import TEXT, make_checkpoint
 
 TEXTS = ("The bank raised rates on Friday.", "The striker scored twice as the club won the championship match on Sunday.")
@@ -56,7 +56,7 @@ def _tf_reference(transformer, layer_index: int, hidden: np.ndarray, attention: 
 
 def _check_against_tf(model, text: str):
     result = value_aware(model, text)
-    transformer = _transformer(model)
+    transformer = transformer_of(model)
     size = len(result.tokens)
     layers, heads = len(layer_weights(transformer)), result.head_norms.shape[1]
     assert result.head_norms.shape == (layers, heads, size, size)
