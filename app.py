@@ -12,7 +12,7 @@ import streamlit as st
 import models
 from models.base import LensError
 from models.registry import HF_PREFIX, hf_models_allowed
-from views import BY_KEY, VIEWS, compute, state
+from views import BY_KEY, VIEWS, compute, lesson, presenter, share, state
 from views.context import ViewContext
 from views.i18n import LANGUAGES, _, use_language
 from views.widgets import escape_markdown, show_output
@@ -50,8 +50,12 @@ def sidebar() -> tuple[str, str]:
     with st.sidebar:
         st.header("Attention Lens")
         st.selectbox(_("Language"), list(LANGUAGES), format_func=LANGUAGES.get, key="lang")
+        st.caption(_("The news classifiers read English text only; the date model reads English and German dates."))
+        st.toggle(_("Presenter mode"), key="present", help=_("Large type and figures, high contrast, sidebar collapsed: for a projector."))
+        share.share_button()
         model_id = st.selectbox(_("Model"), options, key="model", on_change=switch_model)
-        st.caption(descriptions.get(model_id, ""))
+        description = descriptions.get(model_id, "")
+        st.caption(_(description) if description else "")
         if hf_models_allowed():
             st.text_input(
                 _("…or your own checkpoint"),
@@ -118,6 +122,8 @@ def show_panel(model_id: str, text: str, view, panel: str = "") -> None:
 def main() -> None:
     state.load()
     use_language(state.get("lang"))
+    presenter.apply(state.get("present"))
+    lesson.prepare()
     model_id, compare_id = sidebar()
     st.title(_("What is the model looking at?"))
     examples = state.EXAMPLES[state.model_kind(model_id)]

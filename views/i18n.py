@@ -1,5 +1,8 @@
 """The page's language: gettext catalogs (``locales/<lang>/LC_MESSAGES/attention_lens.po``).
 
+The ``.po`` files are compiled in memory with Babel when first used, so there is no build step
+and no ``.mo`` file to forget; ``python -m locales.extract`` keeps them in step with the source.
+
 Every piece of UI text goes through ``_``. Sessions run in threads of one process and each may
 have its own language, so the active catalog is per thread (``use_language`` at the start of
 each script run), never a process-wide ``gettext.install``.
@@ -11,6 +14,7 @@ and are translated where they are shown, with ``_(TITLE)``.
 from __future__ import annotations
 
 import gettext
+import io
 import threading
 from functools import cache
 from pathlib import Path
@@ -25,10 +29,19 @@ _active = threading.local()
 
 @cache
 def catalog(language: str) -> gettext.NullTranslations:
-    """The compiled catalog of ``language``; English (the source text) needs none."""
-    if language == DEFAULT_LANGUAGE:
+    """The catalog of ``language``, compiled once per process; a missing file means the source text."""
+    from babel.messages.mofile import write_mo
+    from babel.messages.pofile import read_po
+
+    path = LOCALES / language / "LC_MESSAGES" / f"{DOMAIN}.po"
+    if not path.exists():
         return gettext.NullTranslations()
-    return gettext.translation(DOMAIN, LOCALES, languages=[language], fallback=True)
+    with open(path, "rb") as handle:
+        messages = read_po(handle, locale=language, domain=DOMAIN)
+    compiled = io.BytesIO()
+    write_mo(compiled, messages)  # fuzzy entries are left out, as msgfmt does
+    compiled.seek(0)
+    return gettext.GNUTranslations(compiled)
 
 
 def use_language(language: str) -> None:

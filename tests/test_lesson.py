@@ -1,0 +1,282 @@
+"""The lesson: every step's claim holds on the shipped models, and the page walks through all of it."""
+
+from __future__ import annotations
+
+import html
+import re
+
+import numpy as np
+import pytest
+
+import models
+from models.maths.flow import attention_flow
+from models.maths.head_stats import head_statistics
+from models.maths.rollout import attention_rollout
+from models.registry import REGISTRY
+from tests.helpers.page import figures, heatmap_of, open_page
+from views import BY_KEY, lesson
+from views.handout import Shown, build_handout
+from views.i18n import catalog, use_language
+from views.lesson_steps import BY_KEY as STEP
+from views.lesson_steps import STEPS
+from views.state import URL_TEXT_LIMIT
+from views.widgets import escape_markdown
+
+WITHOUT_VIEW = (
+    "This step needs a view this installation does not have yet (switching heads off, or gradient attribution). "
+    "Discuss the question with the class: the note above is what the experiment shows on this model."
+)
+
+
+@pytest.fixture(autouse=True)
+def english_afterwards():
+    """Tests here switch the test thread's language (AppTest formats option labels in it): switch it back."""
+    yield
+    use_language("en")
+
+
+# ---------------------------------------------------------------- the steps as data
+
+
+def test_eight_steps_in_the_seed_lessons_order_ending_on_the_explanation_question():
+    assert [step.key for step in STEPS] == ["date", "german-date", "pooling", "transformer", "heads", "rollout", "ablation", "your-turn"]
+    assert all(step.model in REGISTRY for step in STEPS)
+    assert [step.model for step in STEPS[:4]] == ["bahdanau-dates", "bahdanau-dates", "bahdanau-rnn", "keras-transformer"]
+    assert {step.model for step in STEPS[4:]} == {"minilm-agnews"}
+    assert STEPS[-1].title == "Your turn: is attention an explanation?"
+    assert all(0 < len(step.text) <= URL_TEXT_LIMIT for step in STEPS)
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_every_step_text_fills_its_numbers_in_both_languages(language):
+    use_language(language)
+    for step in STEPS:
+        for message in (step.title, step.explanation, step.question, step.answer):
+            said = step.say(message)
+            assert said and "{" not in said, (step.key, said)
+    assert STEP["heads"].say(STEP["heads"].answer).startswith("Layer 1, head 3" if language == "en" else "Schicht 1, Kopf 3")
+
+
+def test_the_lesson_is_a_view_that_holds_back_the_answer():
+    assert BY_KEY["lesson"] is lesson and lesson.HOLDS_BACK_OUTPUT
+    # Every view a step asks for first exists, except the ablation step's, which others may add.
+    assert all(step.views[0] in BY_KEY for step in STEPS if step.key != "ablation")
+
+
+# ---------------------------------------------------------------- each step's claim on the shipped models
+
+
+@pytest.fixture(scope="module")
+def predict():
+    loaded = {}
+
+    def run(step_key: str):
+        step = STEP[step_key]
+        if step.model not in loaded:
+            loaded[step.model] = models.load(step.model)
+        return loaded[step.model], loaded[step.model].predict(step.text)
+
+    return run
+
+
+def columns_of(tokens, text: str, word: str) -> list[int]:
+    """The character columns of ``word`` in ``text`` (the date model's tokens are its characters)."""
+    start = text.index(word)
+    assert "".join(tokens[start : start + len(word)]).replace("␣", " ") == word
+    return list(range(start, start + len(word)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("step", STEPS, ids=[step.key for step in STEPS])
+def test_each_step_gives_the_answer_it_was_chosen_for(predict, step):
+    _model, prediction = predict(step.key)
+    assert (prediction.output if prediction.is_seq2seq else prediction.predicted_label) == step.expected
+
+
+@pytest.mark.slow
+def test_date_step_year_rows_look_at_the_year_digits_and_month_rows_at_march(predict):
+    step = STEP["date"]
+    _model, prediction = predict("date")
+    alignment = prediction.attentions[0, 0]
+    assert prediction.output == "2015-03-03"
+    year, month = columns_of(prediction.source_tokens, step.text, "2015"), columns_of(prediction.source_tokens, step.text, "March")
+    assert year[0] == len(step.text) - 4  # "at the very end of the input"
+    assert (alignment[0:4][:, year].sum(axis=1) > 0.8).all()  # output characters 0-3 are the year
+    assert (alignment[5:7][:, month].sum(axis=1) > 0.5).all()  # 5-6 the month
+    assert (alignment[[4, 7]].max(axis=1) < 0.3).all()  # the dashes spread thin
+
+
+@pytest.mark.slow
+def test_german_date_rows_follow_the_words_wherever_they_stand(predict):
+    step = STEP["german-date"]
+    _model, prediction = predict("german-date")
+    alignment = prediction.attentions[0, 0]
+    year, month = columns_of(prediction.source_tokens, step.text, "2015"), columns_of(prediction.source_tokens, step.text, "März")
+    assert (alignment[0:4][:, year].sum(axis=1) > 0.8).all()
+    assert (alignment[5:7][:, month].sum(axis=1) > 0.5).all()
+    assert prediction.output[9] == "3" and int(np.argmax(alignment[9])) == 0  # the last day row: the "3" at the start
+
+
+@pytest.mark.slow
+def test_pooling_step_weighs_oil_most_then_prices_and_spreads_the_rest(predict):
+    _model, prediction = predict("pooling")
+    weights = prediction.attentions[0, 0, 0]
+    order = [prediction.source_tokens[i] for i in np.argsort(-weights)]
+    assert len(prediction.target_tokens) == 1  # one row: the learned query
+    assert order[:2] == ["oil", "prices"]
+    assert weights.min() > 0.02 and weights.max() < 0.5  # "spread over all the words, small words included"
+
+
+@pytest.mark.slow
+def test_transformer_step_heads_are_near_uniform(predict):
+    _model, prediction = predict("transformer")
+    stats = head_statistics(prediction.attentions, prediction.source_special, prediction.target_special, self_attention=True)
+    assert stats["entropy"].shape == (1, 2)
+    assert (stats["entropy"] > 0.9).all()
+    # Near uniform means each row's largest weight is close to 1/n, far from picking one word.
+    assert (stats["confidence"] < 2 / len(prediction.source_tokens)).all()
+
+
+@pytest.mark.slow
+def test_heads_step_names_the_strongest_previous_token_and_parking_heads_for_its_text(predict):
+    step = STEP["heads"]
+    _model, prediction = predict("heads")
+    stats = head_statistics(prediction.attentions, prediction.source_special, prediction.target_special, self_attention=True)
+    previous = np.unravel_index(np.nanargmax(stats["previous"]), stats["previous"].shape)
+    parking = np.unravel_index(np.nanargmax(stats["special"]), stats["special"].shape)
+    assert (int(previous[0]) + 1, int(previous[1]) + 1) == (step.layer, step.head)
+    assert stats["previous"][step.layer - 1, step.head - 1] > 0.9  # "nearly all of each word's attention"
+    assert (int(parking[0]) + 1, int(parking[1]) + 1) == (step.facts["parking_layer"], step.facts["parking_head"])
+    assert stats["special"][parking] > 0.8
+
+
+@pytest.mark.slow
+def test_rollout_step_no_word_stands_out_in_what_reaches_cls(predict):
+    step = STEP["rollout"]
+    _model, prediction = predict("rollout")
+    assert prediction.source_tokens[step.query - 1] == "[CLS]" and step.layer == prediction.num_layers
+    special = np.asarray(prediction.source_special)
+    rolled = attention_rollout(prediction.attentions)[step.layer - 1][step.query - 1]
+    assert rolled[special].sum() > 0.75  # mostly [CLS] itself, plus [SEP]
+    assert rolled[0] > 0.5
+    assert rolled[~special].max() < 0.05  # "each word gets only a few percent"
+    flowed = attention_flow(prediction.attentions, [step.query - 1], step.layer)[0][~special]
+    assert flowed.max() < 1.1 * flowed.min()  # "almost the same amount"
+
+
+@pytest.mark.slow
+def test_ablation_step_switching_the_previous_token_head_off_keeps_the_answer(predict):
+    step = STEP["ablation"]
+    model, prediction = predict("ablation")
+    assert step.ablate == {(step.layer, step.head)} == {(STEP["heads"].layer, STEP["heads"].head)}
+    mask = np.ones((prediction.num_layers, prediction.num_heads), dtype=np.float32)
+    for layer, head in step.ablate:
+        mask[layer - 1, head - 1] = 0.0
+    ablated = model.predict_with_head_mask(step.text, mask)
+    assert not np.allclose(ablated.attentions, prediction.attentions)  # the head really was switched off
+    assert ablated.predicted_label == prediction.predicted_label == "Sports"
+    assert abs(float(ablated.probs.max()) - float(prediction.probs.max())) < 0.05  # "about the same confidence"
+
+
+# ---------------------------------------------------------------- the handout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_handout_is_one_offline_page_with_every_step(language):
+    use_language(language)
+    markup = "<script>alert(1)</script> oil prices"
+    shown = {3: Shown("bahdanau-rnn", markup, 1, 1, 1)}
+    page = build_handout(shown, scheme="grayscale", language=language)
+    assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)\s*=\s*["']?(https?:)?//""", page, re.IGNORECASE)
+    assert page.count("<section") == len(STEPS)
+    translate = catalog(language).gettext
+    for number, step in enumerate(STEPS, start=1):
+        assert f"<h2>{number}. {html.escape(translate(step.title))}</h2>" in page
+    # One figure per step, and the probability bars of every classifier step.
+    assert page.count("Plotly.newPlot(") == len(STEPS) + sum(step.model != "bahdanau-dates" for step in STEPS)
+    assert len(re.findall(r"<script[^>]*>\s*/\*\*\s*\n\* plotly\.js v", page)) == 1  # the library once, inline
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; oil prices" in page and "<script>alert(1)" not in page
+    assert translate("Sports") in page  # class labels in the page's language
+
+
+# ---------------------------------------------------------------- the page
+
+
+def header(at) -> str:
+    return at.header[0].value
+
+
+def progress_text(at) -> str:
+    return at.get("progress")[0].proto.text
+
+
+def answer(at) -> str:
+    return at.success[0].value
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_walking_every_step_predict_then_reveal(language):
+    use_language(language)  # AppTest formats option labels in this thread
+    translate = catalog(language).gettext
+    at = open_page(view="lesson", lang=language)
+    for number, step in enumerate(STEPS, start=1):
+        assert not at.exception
+        assert header(at) == f"{number}. {translate(step.title)}"
+        assert progress_text(at) == translate("Step {step} of {total}").format(step=number, total=len(STEPS))
+        assert (at.session_state["model"], at.session_state["text"], at.session_state["view"]) == (step.model, step.text, "lesson")
+        assert at.text_area(key="text").value == step.text  # editable, and showing the step's text
+        assert not figures(at) and not at.subheader  # predict first: nothing of the answer yet
+        at.button(key="lesson-reveal").click().run()
+        assert not at.exception
+        expected = step.expected if step.model == "bahdanau-dates" else escape_markdown(translate(step.expected))  # as Markdown source
+        assert expected in (at.code[0].value if step.model == "bahdanau-dates" else at.subheader[0].value)
+        assert answer(at) == step.say(step.answer)
+        drawn = figures(at)
+        if step.key in ("date", "german-date"):
+            heatmap = heatmap_of(at)
+            assert heatmap["data"][0]["colorscale"][0] == [0.0, "black"]  # grayscale, as in the paper
+        elif step.key == "heads":
+            assert any(figure["data"][0]["type"] == "image" for figure in drawn)
+        elif step.key == "ablation" and lesson.inner_view(step) is None:
+            assert [warning.value for warning in at.warning] == [translate(WITHOUT_VIEW)]
+        elif step.key == "your-turn":
+            assert len(at.get("image")) == 1 and "step=8" in at.code[-1].value
+        if lesson.inner_view(step) is not None:
+            assert len(drawn) >= (1 if step.model == "bahdanau-dates" else 2)  # bars (classifiers) and the step's figure
+        if number < len(STEPS):
+            at.button(key="lesson-next").click().run()
+    assert at.button(key="lesson-next").disabled
+    query = at.query_params
+    assert query["step"] in (["8"], "8") and query["view"] in (["lesson"], "lesson")
+
+
+@pytest.mark.slow
+def test_links_and_arrivals_set_the_step_up_but_keep_a_senders_text():
+    at = open_page(view="lesson", step="5")  # typed by hand: no text, so the step sets everything
+    assert (at.session_state["model"], at.session_state["layer"], at.session_state["head"]) == ("minilm-agnews", 1, 3)
+    assert at.session_state["text"] == STEP["heads"].text
+    shared = open_page(view="lesson", step="5", model="minilm-agnews", text="Stocks fall as oil climbs", layer="2")
+    assert shared.session_state["text"] == "Stocks fall as oil climbs" and shared.session_state["layer"] == 2
+    assert header(shared).startswith("5. ")
+    elsewhere = open_page(model="minilm-agnews", text="Stocks fall as oil climbs")
+    elsewhere.segmented_control(key="view").set_value("lesson").run()  # arriving from another view: step 1
+    assert (elsewhere.session_state["model"], elsewhere.session_state["text"]) == ("bahdanau-dates", STEP["date"].text)
+    assert elsewhere.session_state["scheme"] == "grayscale"
+
+
+@pytest.mark.slow
+def test_reveal_is_per_step_and_exploring_keeps_the_step():
+    at = open_page(view="lesson")
+    at.button(key="lesson-reveal").click().run()
+    at.button(key="lesson-next").click().run()
+    assert not figures(at)  # step 2 is hidden again
+    at.button(key="lesson-previous").click().run()
+    assert figures(at) and at.code[0].value == "2015-03-03"  # step 1 stayed revealed
+    at.text_area(key="text").input("24. Dezember 1999").run()
+    assert not at.exception and header(at).startswith("1. ")
+    assert at.code[0].value == "1999-12-24"
+    assert any("About the step's own example" in caption.value for caption in at.caption)
+    at.button(key="lesson-restart").click().run()
+    assert at.session_state["text"] == STEP["date"].text and not figures(at)

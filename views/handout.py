@@ -1,0 +1,144 @@
+"""The lesson as one HTML file for the class: every step's text, answer and figure, readable offline.
+
+Each figure is drawn by the viz function its view uses, from the same shared results
+(``views.compute``), for what the step showed in this session: its own example, or the text,
+layer and head the teacher changed it to before revealing. Plotly's JavaScript is embedded once
+(``include_plotlyjs=True`` on the first figure) and the overview's thumbnails are a PNG data
+URI, so the file opens with no network and no CDN. All text is HTML-escaped.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import plotly.graph_objects as go
+
+from models.contract import Prediction
+from models.maths.flow import attention_flow
+from models.maths.rollout import attention_rollout
+from views import compute
+from views.i18n import _
+from views.lesson_steps import STEPS, Step
+from views.widgets import class_name
+from viz import alignment_heatmap, probability_bars
+from viz.heatmap import Panel, heatmap_panels
+from viz.overview import overview_image
+
+STYLESHEET = """
+body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #000; line-height: 1.45; }
+section { border-top: 2px solid #000; margin-top: 2rem; padding-top: 1rem; page-break-inside: avoid; }
+.question { font-weight: bold; }
+.answer { background: #f2f2f2; padding: 0.5rem 1rem; border-left: 4px solid #000; }
+code { background: #f2f2f2; padding: 0 0.2rem; }
+"""
+PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+
+
+@dataclass(frozen=True)
+class Shown:
+    """What a step showed: its own settings, or the ones the teacher changed them to."""
+
+    model: str
+    text: str
+    layer: int
+    head: int
+    query: int
+
+
+def step_settings(step: Step) -> Shown:
+    return Shown(step.model, step.text, step.layer, step.head, step.query)
+
+
+def _clamp(value: int, limit: int) -> int:
+    return min(max(1, value), limit)
+
+
+def step_figure(step: Step, shown: Shown, prediction: Prediction, scheme: str) -> go.Figure:
+    """The step's figure, as its view draws it (special tokens shown, word pieces kept)."""
+    attentions = prediction.attentions
+    layer = _clamp(shown.layer, prediction.num_layers)
+    head = _clamp(shown.head, prediction.num_heads)
+    self_attention = prediction.source_tokens == prediction.target_tokens and not prediction.is_seq2seq
+    if step.figure == "overview" and prediction.num_layers * prediction.num_heads > 1:
+        return overview_image(attentions, scheme=scheme, selected=(layer - 1, head - 1))
+    if step.figure == "flow" and self_attention and prediction.num_layers > 1:
+        tokens = prediction.source_tokens
+        query = _clamp(shown.query, len(tokens)) - 1
+        rolled = compute.cached("rollout", lambda: attention_rollout(attentions), shown.model, shown.text, False)[layer - 1][query]
+        flowed = compute.cached("flow", lambda: attention_flow(attentions, [query], layer)[0], shown.model, shown.text, False, layer, query)
+        panels = [
+            Panel(_("Rollout"), np.asarray(rolled)[None, :], tokens, [tokens[query]], stretch=True),
+            Panel(_("Flow"), np.asarray(flowed)[None, :], tokens, [tokens[query]], stretch=True),
+        ]
+        title = _("What reaches “{token}” by layer {layer}").format(token=tokens[query], layer=layer)
+        return heatmap_panels(panels, scheme=scheme, stacked=True, title=title)
+    single = prediction.num_layers * prediction.num_heads == 1
+    title = _("Alignment") if single else _("Layer {layer}, head {head}").format(layer=layer, head=head)
+    axes = dict(source_title=_("input characters"), target_title=_("output characters")) if prediction.is_seq2seq else {}
+    return alignment_heatmap(attentions[layer - 1, head - 1], prediction.source_tokens, prediction.target_tokens, scheme=scheme, title=title, **axes)
+
+
+def _answer_line(prediction: Prediction) -> str:
+    if prediction.is_seq2seq:
+        return f"{html.escape(_('Output'))}: <code>{html.escape(prediction.output or '')}</code>"
+    label = class_name(prediction.predicted_label or "")
+    return html.escape(_("Prediction: {label} ({probability:.0%})").format(label=label, probability=float(prediction.probs.max())))
+
+
+def _paragraph(text: str, css: str = "") -> str:
+    attribute = f' class="{css}"' if css else ""
+    return f"<p{attribute}>{html.escape(text)}</p>"
+
+
+def build_handout(shown: Mapping[int, Shown], *, scheme: str, language: str) -> str:
+    """The whole lesson as one self-contained HTML page, in the active language.
+
+    ``shown`` maps step numbers (1-based) to what they showed; steps not in it use their own
+    settings. Raises ``models.base.LensError`` if a model cannot be loaded.
+    """
+    parts = []
+    plotly_included = False
+    for number, step in enumerate(STEPS, start=1):
+        settings = shown.get(number, step_settings(step))
+        prediction = compute.prediction(settings.model, settings.text)
+        figures = [step_figure(step, settings, prediction, scheme)]
+        if not prediction.is_seq2seq:
+            figures.insert(0, probability_bars([class_name(label) for label in prediction.labels], prediction.probs))
+        drawn = []
+        for index, figure in enumerate(figures):
+            drawn.append(figure.to_html(full_html=False, include_plotlyjs=not plotly_included, config=PLOT_CONFIG, div_id=f"step-{number}-figure-{index}"))
+            plotly_included = True
+        parts.append(
+            "\n".join(
+                [
+                    f'<section id="step-{number}">',
+                    f"<h2>{number}. {html.escape(_(step.title))}</h2>",
+                    _paragraph(step.say(step.explanation)),
+                    _paragraph(step.say(step.question), "question"),
+                    f"<p>{html.escape(_('Model'))}: <code>{html.escape(settings.model)}</code> · {html.escape(_('Text'))}: "
+                    f"<code>{html.escape(settings.text)}</code></p>",
+                    f"<p>{_answer_line(prediction)}</p>",
+                    *drawn,
+                    _paragraph(step.say(step.answer), "answer"),
+                    "</section>",
+                ]
+            )
+        )
+    title = _("Attention Lens: the lesson")
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            f'<html lang="{html.escape(language)}">',
+            '<head><meta charset="utf-8">',
+            f"<title>{html.escape(title)}</title>",
+            f"<style>{STYLESHEET}</style>",
+            "</head><body>",
+            f"<h1>{html.escape(title)}</h1>",
+            _paragraph(_("The news classifiers read English text only; the date model reads English and German dates.")),
+            *parts,
+            "</body></html>",
+        ]
+    )

@@ -1,0 +1,201 @@
+"""The guided lesson (``view=lesson&step=N``): predict, then reveal, one step at a time.
+
+Each step (``views.lesson_steps``) puts its model, text, layer and head into the page state the
+rest of the page uses, so the sidebar, the text field and the link all show it, and anyone can
+change the text and keep exploring. The model's answer and the step's figure stay hidden until
+"Reveal" (remembered per step for this session, not put in the link: a student who opens the
+link should guess first too); then the step's view is drawn by that view's own ``render``.
+
+Page state may only be changed before the widgets bound to it are drawn, so steps are set up
+in button callbacks, and by ``prepare`` (called by the page before its widgets) when someone
+arrives at the lesson from another view or from a link that names no text.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from models.base import AttentionModel, LensError
+from models.contract import Prediction
+from views import share, state
+from views.context import ViewContext
+from views.handout import Shown, build_handout
+from views.i18n import N_, _
+from views.lesson_steps import STEPS, Step
+from views.widgets import escape_markdown, show_output
+
+KEY = "lesson"
+TITLE = N_("Lesson")
+CAPTION = N_("A class in eight steps. Read the question, let the class guess, then press Reveal; change the text at any time to explore.")
+HOLDS_BACK_OUTPUT = True
+
+_IN_LESSON = "_lesson_in_lesson"  # whether the previous run showed the lesson (None: first run)
+_REVEALED = "_lesson_revealed"  # the step numbers whose answer this session has revealed
+_SHOWN = "_lesson_shown"  # step number -> Shown, what the step showed when revealed (for the handout)
+
+
+def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:
+    return True, ""
+
+
+def step_number() -> int:
+    """The current step, 1-based, clamped to the lesson (a link may ask for step 20)."""
+    return min(max(1, state.get("step")), len(STEPS))
+
+
+def setup(number: int) -> None:
+    """Put step ``number``'s settings into the page state; only before the page's widgets are drawn."""
+    step = STEPS[number - 1]
+    session = st.session_state
+    session[state.key("step")] = number
+    session[state.key("model")] = step.model
+    session[state.key("text")] = step.text
+    session[state.key("layer")] = step.layer
+    session[state.key("head")] = step.head
+    session[state.key("scheme")] = step.scheme
+    session[state.key("query")] = step.query
+    session[state.key("ablate")] = step.ablate
+    for name in ("stretch", "words", "hide_special"):
+        session[state.key(name)] = False
+    # One panel: the side-by-side switch (the sidebar's compare_on toggle) goes off with it.
+    session[state.key("compare")] = ""
+    session["compare_on"] = False
+
+
+def prepare() -> None:
+    """Call before the page draws its widgets: set the step up when someone arrives at the lesson.
+
+    Arriving means switching to the lesson from another view, or opening a link without a text
+    (``?view=lesson&step=3``). A link with a text carries the state its sender saw and is kept.
+    """
+    session = st.session_state
+    was_in_lesson = session.get(_IN_LESSON)
+    in_lesson = state.get("view") == KEY
+    session[_IN_LESSON] = in_lesson
+    if not in_lesson or was_in_lesson:
+        return
+    if was_in_lesson is None and "text" in st.query_params:
+        return
+    setup(step_number())
+
+
+def _go(number: int) -> None:
+    setup(number)
+
+
+def _reveal(number: int, shown: bool) -> None:
+    revealed = st.session_state.setdefault(_REVEALED, set())
+    if shown:
+        revealed.add(number)
+    else:
+        revealed.discard(number)
+
+
+def _restart(number: int) -> None:
+    setup(number)
+    _reveal(number, False)
+
+
+def is_revealed(number: int) -> bool:
+    return number in st.session_state.get(_REVEALED, set())
+
+
+def navigation(number: int) -> None:
+    """Step indicator, then Previous / Next; PageUp and PageDown work too (a presenter's clicker sends them)."""
+    st.progress(number / len(STEPS), text=_("Step {step} of {total}").format(step=number, total=len(STEPS)))
+    with st.container(horizontal=True):
+        st.button(
+            _("Previous step"),
+            key="lesson-previous",
+            icon=":material/arrow_back:",
+            disabled=number == 1,
+            on_click=_go,
+            args=(number - 1,),
+            shortcut="PageUp",
+        )
+        st.button(
+            _("Next step"),
+            key="lesson-next",
+            icon=":material/arrow_forward:",
+            icon_position="right",
+            disabled=number == len(STEPS),
+            on_click=_go,
+            args=(number + 1,),
+            shortcut="PageDown",
+        )
+
+
+def inner_view(step: Step):
+    """The first of the step's views that this installation has, or None."""
+    from views import BY_KEY  # views/__init__ imports this module
+
+    return next((BY_KEY[key] for key in step.views if key in BY_KEY), None)
+
+
+def show_step_view(step: Step, ctx: ViewContext) -> None:
+    view = inner_view(step)
+    if view is None:
+        st.warning(
+            _(
+                "This step needs a view this installation does not have yet (switching heads off, or gradient attribution). "
+                "Discuss the question with the class: the note above is what the experiment shows on this model."
+            )
+        )
+        return
+    if step.views[0] != view.KEY:
+        st.info(_("The view this step was written for is not available here; it shows “{title}” instead.").format(title=_(view.TITLE)))
+    st.caption(_(view.CAPTION))
+    applies_here, reason = view.applies(ctx.shown, ctx.model)
+    if applies_here:
+        view.render(ctx)
+    else:
+        st.info(reason)
+
+
+def handout(language: str, scheme: str) -> None:
+    with st.expander(_("Handout for the class"), icon=":material/description:"):
+        st.caption(
+            _("The whole lesson as one HTML file that opens without a network: each step's text, question, answer and figure, as revealed in this session.")
+        )
+        if st.button(_("Prepare the handout"), key="lesson-handout"):
+            try:
+                with st.spinner(_("Drawing every step's figure…")):
+                    page = build_handout(st.session_state.get(_SHOWN, {}), scheme=scheme, language=language)
+            except LensError as error:
+                st.error(str(error))
+                return
+            st.download_button(
+                _("Download the handout (HTML)"),
+                page.encode("utf-8"),
+                file_name=f"attention-lens-lesson-{language}.html",
+                mime="text/html",
+                key="lesson-handout-download",
+                on_click="ignore",
+            )
+
+
+def render(ctx: ViewContext) -> None:
+    if ctx.panel:
+        st.info(_("The lesson runs in the first panel."))
+        return
+    number = step_number()
+    step = STEPS[number - 1]
+    navigation(number)
+    st.header(f"{number}. {_(step.title)}")
+    st.markdown(step.say(step.explanation))
+    st.info(step.say(step.question), icon=":material/help:")
+    if number == len(STEPS):
+        share.show_share("lesson")
+    if not is_revealed(number):
+        st.button(_("Reveal"), key="lesson-reveal", type="primary", icon=":material/visibility:", on_click=_reveal, args=(number, True))
+    else:
+        with st.container(horizontal=True):
+            st.button(_("Hide the answer"), key="lesson-hide", icon=":material/visibility_off:", on_click=_reveal, args=(number, False))
+            st.button(_("Back to this step's example"), key="lesson-restart", icon=":material/restart_alt:", on_click=_restart, args=(number,))
+        show_output(ctx.prediction, ctx.panel)
+        if (ctx.model_id, ctx.text) != (step.model, step.text):
+            st.caption(_("About the step's own example, “{text}”:").format(text=escape_markdown(step.text)))
+        st.success(step.say(step.answer), icon=":material/lightbulb:")
+        st.session_state.setdefault(_SHOWN, {})[number] = Shown(ctx.model_id, ctx.text, ctx.layer, ctx.head, state.get("query"))
+        show_step_view(step, ctx)
+    handout(state.get("lang"), ctx.scheme)
