@@ -1,4 +1,4 @@
-"""Command line: ``python -m models list|predict|evaluate|train``.
+"""Command line: ``python -m models list|predict|evaluate|train|faithfulness``.
 
 Errors meant for the user (bad id, empty text, missing data or assets) print one line on stderr
 and exit with status 2; anything else is a bug and keeps its traceback.
@@ -41,6 +41,8 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--model", required=True)
     predict.add_argument("texts", nargs="+", metavar="TEXT")
     predict.add_argument("--json", action="store_true", help="one JSON object per line per text")
+    predict.add_argument("--ablate", metavar="L:H[,L:H...]", help="switch these attention heads off (1-based layer:head)")
+    predict.add_argument("--uniform", action="store_true", help="replace the RNN's attention by uniform weights")
 
     evaluate = commands.add_parser("evaluate", help="accuracy on the model's test set")
     evaluate.add_argument("--model", required=True)
@@ -49,6 +51,14 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int, help="evaluate only the first N test rows")
     evaluate.add_argument("--assets", type=Path, help="load the model from this folder instead of assets/ID")
     evaluate.add_argument("--write-metrics", action="store_true", help="write ASSETS/metrics.json (the shipped figure)")
+
+    faithfulness = commands.add_parser("faithfulness", help="how faithful each explanation is, over the first N AG News test rows")
+    faithfulness.add_argument("--model", required=True)
+    faithfulness.add_argument("--n", type=int, default=500, help="number of test rows (default 500)")
+    faithfulness.add_argument("--steps", type=int, help="integrated-gradients steps (default 32)")
+    faithfulness.add_argument("--data", help="folder holding the CSVs (default: $AG_NEWS_DIR, ../shared/data/ag_news)")
+    faithfulness.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    faithfulness.add_argument("--write", action="store_true", help="also write assets/ID/faithfulness.json (the shipped figure)")
 
     train = commands.add_parser("train", help="train and save weights to assets/ID (or --out)")
     train.add_argument("model")
@@ -64,11 +74,28 @@ def _list() -> None:
         print(f"{model_id}\t{description}")
 
 
-def _predict(args: argparse.Namespace) -> None:
+def _predictions(args: argparse.Namespace) -> tuple[list, dict]:
+    """Each text's Prediction, with heads switched off if asked, and the JSON keys that say so."""
     model = registry.load(args.model)
-    for prediction in model.predict_batch(args.texts):
+    if args.ablate is None and not args.uniform:
+        return model.predict_batch(args.texts), {}
+    from models.explain.ablation import format_heads, parse_heads, predict_with_heads_off, supports_ablation
+
+    reason = supports_ablation(model)
+    if reason:
+        raise LensError(reason)
+    heads = parse_heads(args.ablate or "", model.attention_grid)
+    if args.ablate is not None and not heads:
+        raise LensError("--ablate needs at least one LAYER:HEAD, e.g. --ablate 1:2")
+    predictions = [predict_with_heads_off(model, text, heads, uniform=args.uniform) for text in args.texts]
+    return predictions, ({"heads_off": format_heads(heads)} if heads else {}) | ({"uniform_attention": True} if args.uniform else {})
+
+
+def _predict(args: argparse.Namespace) -> None:
+    predictions, ablation = _predictions(args)
+    for prediction in predictions:
         if args.json:
-            print(json.dumps(prediction.to_json_dict(), ensure_ascii=False))
+            print(json.dumps({**prediction.to_json_dict(), **ablation}, ensure_ascii=False))
             continue
         if prediction.is_seq2seq:
             print(f"output: {prediction.output}")
@@ -104,6 +131,49 @@ def _evaluate(args: argparse.Namespace) -> None:
             print(f"  {name:10s} {value}")
 
 
+def _faithfulness(args: argparse.Namespace) -> None:
+    from models.data import load_split
+    from models.explain.attribution import DEFAULT_STEPS, supports_attribution
+    from models.explain.faithfulness import FRACTIONS, dataset_faithfulness, most_faithful
+
+    found = registry.entry(args.model)
+    if args.write and not found.ships_assets:
+        raise LensError(f"--write records the figures of shipped models in assets/; {args.model} is not one")
+    if args.n < 1:
+        raise LensError(f"--n must be at least 1, got {args.n}")
+    model = registry.load(args.model)
+    reason = supports_attribution(model)
+    if reason:
+        raise LensError(reason)
+    data = load_split("test", args.data, args.n)
+    texts = list(data.texts)
+
+    def progress(done: int) -> None:
+        print(f"\r{done}/{len(texts)} texts", end="\n" if done == len(texts) else "", file=sys.stderr, flush=True)
+
+    steps = args.steps or DEFAULT_STEPS
+    report = dataset_faithfulness(model, texts, steps=steps, progress=progress)
+    if args.write:
+        record = {
+            **report,
+            "steps": steps,
+            "fractions": list(FRACTIONS),
+            "data": str(data.source),
+            "evaluated": dt.date.today().isoformat(),
+            "versions": package_versions(),
+        }
+        atomic_write_json(found.asset_dir / "faithfulness.json", record)
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    print(f"{args.model}: faithfulness over the first {report['n']} AG News test rows (AOPC over the top {', '.join(f'{f:.0%}' for f in FRACTIONS)})")
+    print(f"  {'method':22s} {'comprehensiveness ↑':>20s} {'sufficiency ↓':>14s} {'s/text':>8s}")
+    rows = [{"method": name, **values} for name, values in report.items() if isinstance(values, dict)]
+    for row in rows:
+        print(f"  {row['method']:22s} {row['comprehensiveness']:20.4f} {row['sufficiency']:14.4f} {row['seconds']:8.3f}")
+    print(f"  followed best (comprehensiveness − sufficiency): {most_faithful(rows)}")
+
+
 def _train(args: argparse.Namespace) -> None:
     found = registry.entry(args.model)
     out_dir = args.out or found.asset_dir
@@ -115,7 +185,7 @@ def _train(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"list": lambda _: _list(), "predict": _predict, "evaluate": _evaluate, "train": _train}
+    handlers = {"list": lambda _: _list(), "predict": _predict, "evaluate": _evaluate, "train": _train, "faithfulness": _faithfulness}
     try:
         handlers[args.command](args)
     except LensError as exc:

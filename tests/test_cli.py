@@ -57,6 +57,10 @@ def test_write_metrics_refuses_a_partial_test_set(capsys, tiny_ag_news):
         (("predict", "--model", "no-such-model", "hi"), "unknown model 'no-such-model'"),
         (("predict", "--model", "keras-transformer", "   "), "the text is empty"),
         (("evaluate", "--model", "keras-transformer", "--data", "/nonexistent"), "AG News test data not found"),
+        (("predict", "--model", "keras-transformer", "--ablate", "1:3", "hi there"), "there is no head 1:3"),
+        (("predict", "--model", "keras-transformer", "--ablate", "one:two", "hi there"), "'one:two' is not a head"),
+        (("predict", "--model", "bahdanau-rnn", "--ablate", "1:1", "hi there"), "use uniform attention instead"),
+        (("faithfulness", "--model", "bahdanau-dates", "--n", "2"), "generates text"),
     ],
 )
 def test_user_errors_exit_non_zero_with_one_line_and_no_traceback(args, message):
@@ -65,3 +69,35 @@ def test_user_errors_exit_non_zero_with_one_line_and_no_traceback(args, message)
     assert "Traceback" not in result.stderr
     error_lines = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(error_lines) == 1 and message in error_lines[0]
+
+
+def test_predict_with_heads_off_reports_them_and_moves_the_probabilities(capsys):
+    text = "Federer beats Nadal to reach the final"
+    assert main(["predict", "--model", "keras-transformer", "--json", text]) == 0
+    plain = json.loads(capsys.readouterr().out)
+    assert main(["predict", "--model", "keras-transformer", "--ablate", "1:2,1:1", "--json", text]) == 0
+    ablated = json.loads(capsys.readouterr().out)
+    assert ablated["heads_off"] == "1:1,1:2" and "heads_off" not in plain
+    assert ablated["source_tokens"] == plain["source_tokens"] and ablated["probs"] != plain["probs"]
+
+
+def test_predict_with_uniform_attention_for_the_rnn(capsys):
+    assert main(["predict", "--model", "bahdanau-rnn", "--uniform", "Stocks fall as oil climbs"]) == 0
+    assert "note: attention replaced by uniform weights over the words" in capsys.readouterr().out
+
+
+def test_faithfulness_json_has_model_n_and_every_method(capsys, tiny_ag_news):
+    assert main(["faithfulness", "--model", "keras-transformer", "--n", "3", "--data", str(tiny_ag_news), "--json"]) == 0
+    captured = capsys.readouterr()
+    report = json.loads(captured.out)
+    assert report["model"] == "keras-transformer" and report["n"] == 3
+    methods = set(report) - {"model", "n"}
+    assert {"attention", "integrated_gradients", "occlusion"} <= methods
+    assert all(set(report[name]) == {"comprehensiveness", "sufficiency", "seconds"} for name in methods)
+    assert "3/3 texts" in captured.err
+
+
+def test_faithfulness_table_names_the_method_followed_best(capsys, tiny_ag_news):
+    assert main(["faithfulness", "--model", "keras-transformer", "--n", "2", "--data", str(tiny_ag_news)]) == 0
+    out = capsys.readouterr().out
+    assert "comprehensiveness" in out and "sufficiency" in out and "followed best" in out

@@ -1,0 +1,143 @@
+"""Does the model's behaviour follow an explanation? Comprehensiveness and sufficiency.
+
+DeYoung, Jain, Rajani, Lehman, Xiong, Socher & Wallace (2020), "ERASER: A Benchmark to Evaluate
+Rationalized NLP Models" (ACL), sec. 4.2. For a text x, the model's probability p of the
+explained class, and the tokens r_k an explanation ranks in its top k%:
+
+- comprehensiveness_k = p(x) − p(x without r_k): large if what the explanation points at is
+  what the prediction needs;
+- sufficiency_k = p(x) − p(r_k alone): small if what it points at is enough on its own.
+
+Each is reported as AOPC, the mean over the bins k ∈ ``FRACTIONS`` (10, 20 and 50%), as in
+ERASER's code (``_instances_aopc`` averages the per-threshold differences).
+
+Removal rule, stated once: only ordinary units (tokens, or words in word mode) are ranked and
+removed, by deleting them from the token sequence (the rest close up, keeping their order);
+special tokens ([CLS], [SEP]) always stay. The top k% is ceil(k · n) of the n ordinary units,
+so at least one unit is removed; ties are broken by position (earlier first).
+
+The measures are pure functions of a probability callback, so tests check them on hand-built
+models where the right ranking is known; ``faithfulness_table`` runs them on a loaded model.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from models.explain.attribution import METHODS, Attributions, attribute, without_units
+from models.explain.runner import runner_for
+
+FRACTIONS = (0.1, 0.2, 0.5)
+ProbabilityFunction = Callable[[list[list[int]]], np.ndarray]
+
+
+def top_units(scores: np.ndarray, special: Sequence[bool], fraction: float) -> list[int]:
+    """The ceil(fraction · n) ordinary units with the highest scores (ties: earlier first)."""
+    ordinary = [unit for unit, is_special in enumerate(special) if not is_special]
+    count = min(len(ordinary), math.ceil(fraction * len(ordinary) - 1e-9))
+    ranked = sorted(ordinary, key=lambda unit: (-float(scores[unit]), unit))
+    return ranked[:count]
+
+
+def perturbed_rows(ids: Sequence[int], groups, scores: np.ndarray, special: Sequence[bool], fractions: Sequence[float] = FRACTIONS) -> tuple[list, list]:
+    """(rows without the top units, rows of the top units and special tokens alone), one per fraction."""
+    removed, kept = [], []
+    for fraction in fractions:
+        top = set(top_units(scores, special, fraction))
+        removed.append(without_units(ids, groups, sorted(top)))
+        others = [unit for unit, is_special in enumerate(special) if not is_special and unit not in top]
+        kept.append(without_units(ids, groups, others))
+    return removed, kept
+
+
+def comprehensiveness(
+    ids: Sequence[int], groups, scores: np.ndarray, special: Sequence[bool], target: int, probs: ProbabilityFunction, fractions: Sequence[float] = FRACTIONS
+) -> float:
+    """AOPC comprehensiveness: mean over k of p(x) − p(x without its top-k% units)."""
+    removed, _ = perturbed_rows(ids, groups, scores, special, fractions)
+    target_probs = np.asarray(probs([list(ids), *removed]), dtype=np.float64)[:, target]
+    return float(np.mean(target_probs[0] - target_probs[1:]))
+
+
+def sufficiency(
+    ids: Sequence[int], groups, scores: np.ndarray, special: Sequence[bool], target: int, probs: ProbabilityFunction, fractions: Sequence[float] = FRACTIONS
+) -> float:
+    """AOPC sufficiency: mean over k of p(x) − p(only its top-k% units and the special tokens)."""
+    _, kept = perturbed_rows(ids, groups, scores, special, fractions)
+    target_probs = np.asarray(probs([list(ids), *kept]), dtype=np.float64)[:, target]
+    return float(np.mean(target_probs[0] - target_probs[1:]))
+
+
+def faithfulness_scores(attributions: Attributions, probs: ProbabilityFunction, fractions: Sequence[float] = FRACTIONS) -> list[dict]:
+    """Comprehensiveness and sufficiency of every method in ``attributions``, with one ``probs`` call.
+
+    Rows shared by several methods (the same top units) are computed once. Returns one dict per
+    method: ``method``, ``comprehensiveness``, ``sufficiency``.
+    """
+    a = attributions
+    plans = {name: perturbed_rows(a.token_ids, a.groups, values, a.special, fractions) for name, values in a.scores.items()}
+    unique: dict[tuple[int, ...], int] = {tuple(a.token_ids): 0}
+    for removed, kept in plans.values():
+        for row in (*removed, *kept):
+            unique.setdefault(tuple(row), len(unique))
+    target_probs = np.asarray(probs([list(row) for row in unique]), dtype=np.float64)[:, a.target]
+    full = target_probs[0]
+    table = []
+    for name, (removed, kept) in plans.items():
+        table.append(
+            {
+                "method": name,
+                "comprehensiveness": float(np.mean([full - target_probs[unique[tuple(row)]] for row in removed])),
+                "sufficiency": float(np.mean([full - target_probs[unique[tuple(row)]] for row in kept])),
+            }
+        )
+    return table
+
+
+def faithfulness_table(model, text: str, attributions: Attributions) -> list[dict]:
+    """``faithfulness_scores`` of ``attributions`` (computed for ``text``) on ``model``, batched."""
+    if attributions.model != model.model_id or tuple(model.explain_tokens(text).ids) != attributions.token_ids:
+        raise ValueError("the attributions were computed for another model or text")
+    return faithfulness_scores(attributions, runner_for(model).probs)
+
+
+def most_faithful(table: list[dict]) -> str | None:
+    """The method whose removal hurts most and whose top units alone suffice best.
+
+    Ranks methods by comprehensiveness − sufficiency (ERASER reports both; high
+    comprehensiveness and low sufficiency are both good, so their difference orders methods on
+    one scale). None when the table is empty.
+    """
+    if not table:
+        return None
+    return max(table, key=lambda row: row["comprehensiveness"] - row["sufficiency"])["method"]
+
+
+def dataset_faithfulness(model, texts: Sequence[str], *, steps: int, progress: Callable[[int], None] | None = None) -> dict:
+    """Mean comprehensiveness and sufficiency of every method over ``texts`` (token level).
+
+    Returns ``{"model": id, "n": len(texts), <method>: {"comprehensiveness", "sufficiency",
+    "seconds"}}`` with ``seconds`` the mean time per text the method's attributions took
+    (the measures themselves not included). ``progress(done)`` is called after each text.
+    """
+    totals: dict[str, dict[str, float]] = {}
+    counts: dict[str, int] = {}
+    for done, text in enumerate(texts, start=1):
+        attributions = attribute(model, text, steps=steps)
+        for row in faithfulness_scores(attributions, runner_for(model).probs):
+            name = row["method"]
+            total = totals.setdefault(name, {"comprehensiveness": 0.0, "sufficiency": 0.0, "seconds": 0.0})
+            total["comprehensiveness"] += row["comprehensiveness"]
+            total["sufficiency"] += row["sufficiency"]
+            total["seconds"] += attributions.seconds[name]
+            counts[name] = counts.get(name, 0) + 1
+        if progress is not None:
+            progress(done)
+    report: dict = {"model": model.model_id, "n": len(texts)}
+    for name in METHODS:
+        if name in totals:
+            report[name] = {key: round(value / counts[name], 6) for key, value in totals[name].items()}
+    return report

@@ -1,0 +1,169 @@
+"""Batched, compiled calls of a model's two explanation hooks, shared by every session.
+
+Every classifier family exposes ``embed(ids)`` and ``forward_embedded(embeds, mask, head_mask)``
+(see ``models.hf_common.TransformerClassifier``). A ``Runner`` wraps them in TensorFlow
+functions compiled once per (padded length, batch size), as ``models.hf_common.BucketedFunction``
+does for predictions: probabilities for many id rows at once (each row with its own head mask),
+probabilities of embedded rows, and gradients of one class's probability. Nothing here changes the model: head masks and
+embeddings are inputs of each call, so concurrent sessions never see each other's ablations.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.hf_common import TOKENS_PER_BATCH, BucketedFunction
+
+_RUNNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_RUNNERS_LOCK = threading.Lock()
+
+
+def runner_for(model) -> Runner:
+    """The one Runner of ``model`` (built on first use, then shared by every thread)."""
+    with _RUNNERS_LOCK:
+        found = _RUNNERS.get(model)
+        if found is None:
+            found = _RUNNERS[model] = Runner(model)
+        return found
+
+
+@dataclass(frozen=True)
+class Gradients:
+    """One forward and backward pass over a batch of embedded rows, for one target class.
+
+    ``probs`` (batch, classes); ``embeds`` (batch, length, width) the inputs; ``d_embeds`` the
+    gradient of the target's probability with respect to them. With ``full``: ``attentions``
+    (batch, layers, heads, queries, length) and ``d_attentions`` their gradients, ``d_heads``
+    (batch, layers, heads) the gradient with respect to a head mask at 1 (None when the model
+    cannot take one).
+    """
+
+    probs: np.ndarray
+    embeds: np.ndarray
+    d_embeds: np.ndarray
+    attentions: np.ndarray | None = None
+    d_attentions: np.ndarray | None = None
+    d_heads: np.ndarray | None = None
+
+
+class Runner:
+    def __init__(self, model):
+        self.model = model
+        self.grid = tuple(model.attention_grid)
+        self.takes_head_mask = not model.head_mask_unsupported
+        self._plain = BucketedFunction(self._probs_plain, model.max_tokens, model.jit_compile, model.pad_id)
+        self._masked = BucketedFunction(self._probs_masked, model.max_tokens, model.jit_compile, model.pad_id, extra_shapes=(self.grid,))
+        self._functions: dict[tuple[str, int, int], object] = {}
+        self._lock = threading.Lock()
+
+    def _probs_plain(self, ids, mask):
+        return self.model.forward_embedded(self.model.embed(ids), mask)[0]
+
+    def _probs_masked(self, ids, mask, heads):
+        return self.model.forward_embedded(self.model.embed(ids), mask, heads)[0]
+
+    def probs(self, rows: Sequence[Sequence[int]], head_masks: Sequence[np.ndarray] | None = None) -> np.ndarray:
+        """Class probabilities (len(rows), classes) of id rows, each with its own head mask if given."""
+        if not rows:
+            return np.zeros((0, len(self.model.labels)), dtype=np.float32)
+        if head_masks is None:
+            outputs = self._plain(rows)
+        else:
+            outputs = self._masked(rows, extras=[head_masks])
+        return np.stack([probs for (probs,) in outputs])
+
+    def embed(self, ids: Sequence[int]) -> np.ndarray:
+        """The token embeddings (length, width) of one row of ids."""
+        return np.asarray(self.model.embed(np.asarray([ids], dtype=np.int32)))[0]
+
+    def bucket(self, length: int) -> int:
+        return self._plain.bucket(max(1, length))
+
+    def embedded_probs(self, embeds: np.ndarray, length: int) -> np.ndarray:
+        """Class probabilities (rows, classes) of embedded rows (rows, length, width), forward only."""
+        (probs,) = self._run("probs", embeds, length, 0)
+        return probs
+
+    def gradients(self, embeds: np.ndarray, length: int, target: int, *, full: bool = False) -> Gradients:
+        """Gradients of class ``target``'s probability for embedded rows (rows, length, width).
+
+        With ``full`` the outputs also hold every layer's attention, its gradient and the
+        gradient with respect to a head mask at 1; such passes run one row at a time.
+        """
+        embeds = np.asarray(embeds, dtype=np.float32)
+        outputs = self._run("full" if full else "gradients", embeds, length, target)
+        probs, d_embeds = outputs[0], outputs[1][:, :length]
+        if not full:
+            return Gradients(probs=probs, embeds=embeds, d_embeds=d_embeds)
+        attentions, d_attentions = outputs[2][..., :length], outputs[3][..., :length]
+        queries = length if self.model.self_attention else attentions.shape[-2]
+        d_heads = outputs[4] if self.takes_head_mask else None
+        return Gradients(probs, embeds, d_embeds, attentions[..., :queries, :], d_attentions[..., :queries, :], d_heads)
+
+    def _run(self, mode: str, embeds: np.ndarray, length: int, target: int) -> list[np.ndarray]:
+        """``mode``'s outputs for embedded rows padded to the bucket of ``length``, in chunks of at
+        most TOKENS_PER_BATCH tokens (one row per chunk for "full")."""
+        embeds = np.asarray(embeds, dtype=np.float32)
+        rows, _, width = embeds.shape
+        padded_length = self.bucket(length)
+        chunk = 1 if mode == "full" else max(1, min(rows, TOKENS_PER_BATCH // padded_length))
+        function = self._function(mode, padded_length, chunk, width)
+        one_hot = np.zeros((chunk, len(self.model.labels)), dtype=np.float32)
+        one_hot[:, target] = 1.0
+        mask = np.zeros((chunk, padded_length), dtype=np.int32)
+        mask[:, :length] = 1
+        pieces: list[tuple[np.ndarray, ...]] = []
+        for start in range(0, rows, chunk):
+            batch = np.zeros((chunk, padded_length, width), dtype=np.float32)
+            part = embeds[start : start + chunk]
+            batch[: len(part), :length] = part
+            batch[len(part) :, :length] = part[-1]  # filler rows repeat the last one and are dropped
+            outputs = function(batch, mask, one_hot)
+            pieces.append(tuple(np.asarray(o)[: len(part)] for o in outputs))
+        return [np.concatenate(column) for column in zip(*pieces)]
+
+    def _function(self, mode: str, length: int, batch: int, width: int):
+        key = (mode, length, batch)
+        with self._lock:
+            if key not in self._functions:
+                import tensorflow as tf
+
+                specs = [
+                    tf.TensorSpec([batch, length, width], tf.float32),
+                    tf.TensorSpec([batch, length], tf.int32),
+                    tf.TensorSpec([batch, len(self.model.labels)], tf.float32),
+                ]
+                step = functools.partial(self._step, mode=mode)
+                self._functions[key] = tf.function(step, input_signature=specs, jit_compile=self.model.jit_compile)
+            return self._functions[key]
+
+    def _step(self, embeds, mask, one_hot, *, mode: str):
+        import tensorflow as tf
+
+        if mode == "probs":
+            return (self.model.forward_embedded(embeds, mask)[0],)
+        full = mode == "full"
+        heads = tf.ones([tf.shape(embeds)[0], *self.grid]) if full and self.takes_head_mask else None
+        with tf.GradientTape() as tape:
+            tape.watch(embeds)
+            if heads is not None:
+                tape.watch(heads)
+            probs, attentions = self.model.forward_embedded(embeds, mask, heads)
+            # Rows never interact, so the gradient of the sum is each row's own gradient.
+            objective = tf.reduce_sum(probs * one_hot)
+        if not full:
+            return probs, tape.gradient(objective, embeds)
+        sources = [embeds, list(attentions)] + ([heads] if heads is not None else [])
+        # A family may return attention that is not on the computation's path (the RNN's
+        # reshaped row); its gradient is then zero, not None.
+        grads = tape.gradient(objective, sources, unconnected_gradients=tf.UnconnectedGradients.ZERO)
+        outputs = [probs, grads[0], tf.stack(attentions, axis=1), tf.stack(grads[1], axis=1)]
+        if heads is not None:
+            outputs.append(grads[2])
+        return tuple(outputs)

@@ -1,0 +1,280 @@
+"""Attribution methods against hand-worked values, finite differences and the axioms they promise."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from models import registry
+from models.base import LensError
+from models.explain.attribution import (
+    METHODS,
+    attention_x_gradient,
+    attribute,
+    completeness_gap,
+    gradient_x_input,
+    integrated_gradients,
+    occlusion,
+    path_points,
+    readout_row,
+    sum_groups,
+    supports_attribution,
+    without_units,
+)
+from models.explain.runner import runner_for
+from models.maths.rollout import attention_rollout
+from tests.helpers.checkpoints import TEXT as CHECKPOINT_TEXT
+from tests.helpers.checkpoints import make_checkpoint
+from tests.helpers.tiny_models import TinyAttentionClassifier, finite_difference_gradient, numpy_forward
+
+TINY_TEXT = "the good movie bad plot"
+HEADLINES = {
+    "keras-transformer": "Federer beats Nadal to reach the Wimbledon final",
+    "bahdanau-rnn": "Stocks fall as oil prices climb to a record high",
+    "minilm-agnews": "NASA probe sends back the first images from Mars",
+}
+
+
+# --- pure functions, hand-worked -------------------------------------------------------------
+
+
+def test_gradient_x_input_of_a_linear_model_is_weight_times_input():
+    # f(x) = Σ w ⊙ x over 2 tokens × 2 dimensions: ∂f/∂x = w, so token t scores Σ_e w_te x_te.
+    w = np.array([[1.0, -2.0], [0.5, 3.0]])
+    x = np.array([[2.0, 1.0], [4.0, -1.0]])
+    np.testing.assert_allclose(gradient_x_input(x, w), [2.0 - 2.0, 2.0 - 3.0])
+
+
+def test_integrated_gradients_of_a_square_is_exact_and_complete():
+    # f(x) = (Σ x)² from x' = 0: the gradient along the path is 2α(Σx) per coordinate, linear in
+    # α, so the midpoint rule is exact and IG_t = Σ_e x_te · (Σ x) for every step count.
+    x = np.array([[1.0, 2.0], [-0.5, 0.5]])
+    total = x.sum()
+
+    def path_gradients(points):
+        return np.stack([np.full_like(point, 2.0 * point.sum()) for point in points])
+
+    for steps in (1, 4, 32):
+        scores = integrated_gradients(x, np.zeros_like(x), path_gradients, steps)
+        np.testing.assert_allclose(scores, x.sum(axis=1) * total, rtol=1e-6)
+        assert math.isclose(scores.sum(), total**2, rel_tol=1e-6)
+
+
+def test_integrated_gradients_of_an_exponential_converges_as_the_midpoint_rule_does():
+    # One token, one dimension, f(x) = exp(x), baseline -1 and input 2: IG = e^2 − e^-1 exactly.
+    # The midpoint rule's error is (b − a)³ max|f''| / (24 m²) with f'' the integrand's second
+    # derivative in α: (x − x')³ e^x / (24 m²).
+    x, baseline = np.array([[2.0]]), np.array([[-1.0]])
+    exact = math.exp(2.0) - math.exp(-1.0)
+    for steps in (8, 32):
+        score = integrated_gradients(x, baseline, lambda points: np.exp(points.astype(np.float64)), steps)[0]
+        assert abs(score - exact) <= 3.0**3 * math.exp(2.0) / (24 * steps**2) + 1e-5
+
+
+def test_path_points_are_midpoints_with_equal_weights():
+    alphas, weights = path_points(4)
+    np.testing.assert_allclose(alphas, [0.125, 0.375, 0.625, 0.875])
+    np.testing.assert_allclose(weights, [0.25] * 4)
+
+
+def test_completeness_gap_is_relative_and_undefined_for_no_difference():
+    assert completeness_gap(0.45, 0.5) == pytest.approx(0.1)
+    assert completeness_gap(-0.2, -0.25) == pytest.approx(0.2)
+    assert math.isnan(completeness_gap(0.1, 0.0))
+
+
+def test_attention_x_gradient_one_layer_by_hand():
+    # Two heads, two tokens. ∇A ⊙ A per head, negatives clipped, averaged:
+    # head 1: [[0.5, -0.5], [0.4, 0]] -> [[0.5, 0], [0.4, 0]]; head 2: [[0, 0.3], [-0.1, 0.2]] -> [[0, 0.3], [0, 0.2]]
+    # mean [[0.25, 0.15], [0.2, 0.1]]; R = I + Ā I.
+    attentions = np.array([[[[0.5, 0.5], [0.2, 0.8]], [[0.4, 0.6], [0.5, 0.5]]]])
+    gradients = np.array([[[[1.0, -1.0], [2.0, 0.0]], [[0.0, 0.5], [-0.2, 0.4]]]])
+    np.testing.assert_allclose(attention_x_gradient(attentions, gradients), [[1.25, 0.15], [0.2, 1.1]])
+
+
+def test_attention_x_gradient_composes_layers_in_order():
+    # R1 = I + Ā1, R2 = R1 + Ā2 R1 with one head per layer.
+    a1 = np.array([[0.6, 0.4], [0.3, 0.7]])
+    a2 = np.array([[0.9, 0.1], [0.5, 0.5]])
+    g = np.ones((2, 2))
+    r1 = np.eye(2) + a1
+    expected = r1 + a2 @ r1
+    np.testing.assert_allclose(attention_x_gradient(np.stack([a1, a2])[:, None], np.stack([g, g])[:, None]), expected)
+
+
+def test_readout_row_first_or_mean():
+    matrix = np.array([[0.2, 0.8], [0.6, 0.4]])
+    np.testing.assert_allclose(readout_row(matrix, "first"), [0.2, 0.8])
+    np.testing.assert_allclose(readout_row(matrix, "mean"), [0.4, 0.6])
+    with pytest.raises(ValueError):
+        readout_row(matrix, "last")
+
+
+def test_occlusion_deletes_each_ordinary_unit_once_and_keeps_special_tokens():
+    # A "model" whose positive-class probability is sigmoid(Σ weights of the ids it sees).
+    weight = {101: 0.0, 5: 2.0, 6: -1.0, 7: 0.5, 102: 0.0}
+    calls = []
+
+    def probs(rows):
+        calls.append(rows)
+        p = np.array([1.0 / (1.0 + math.exp(-sum(weight[i] for i in row))) for row in rows])
+        return np.stack([1.0 - p, p], axis=1)
+
+    ids = [101, 5, 6, 7, 102]
+    groups = ((0,), (1, 2), (3,), (4,))  # "5 6" is one word
+    special = (True, False, False, True)
+    scores = occlusion(ids, groups, special, 1, probs)
+    sig = lambda z: 1.0 / (1.0 + math.exp(-z))  # noqa: E731
+    full = sig(1.5)
+    np.testing.assert_allclose(scores, [0.0, full - sig(0.5), full - sig(1.0), 0.0])
+    assert len(calls) == 1 and calls[0] == [ids, [101, 7, 102], [101, 5, 6, 102]]
+
+
+def test_without_units_and_sum_groups():
+    assert without_units([10, 11, 12, 13], ((0,), (1, 2), (3,)), [1]) == [10, 13]
+    np.testing.assert_allclose(sum_groups(np.array([1.0, 2.0, 3.0, 4.0]), ((0,), (1, 2), (3,))), [1.0, 5.0, 4.0])
+
+
+# --- a tiny self-attention classifier, against its float64 numpy twin ------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return TinyAttentionClassifier()
+
+
+@pytest.fixture(scope="module")
+def tiny_attributions(tiny):
+    return attribute(tiny, TINY_TEXT, target=1, steps=64)
+
+
+def _tiny_embeds(tiny, text=TINY_TEXT):
+    ids = list(tiny.explain_tokens(text).ids)
+    return tiny.weights["embeddings"][ids]
+
+
+def test_gradient_x_input_matches_finite_differences(tiny, tiny_attributions):
+    x = _tiny_embeds(tiny)
+    gradient = finite_difference_gradient(lambda e: numpy_forward(tiny.weights, e)[0][1], x)
+    np.testing.assert_allclose(tiny_attributions.scores["gradient_x_input"], (x * gradient).sum(axis=1), atol=2e-5)
+
+
+def test_integrated_gradients_are_complete_and_match_a_float64_reference(tiny, tiny_attributions):
+    x = _tiny_embeds(tiny)
+    p = lambda e: numpy_forward(tiny.weights, e)[0][1]  # noqa: E731
+    reference = integrated_gradients(x, np.zeros_like(x), lambda points: np.stack([finite_difference_gradient(p, q) for q in points]), 64)
+    np.testing.assert_allclose(tiny_attributions.scores["integrated_gradients"], reference, atol=5e-5)
+    difference = p(x) - p(np.zeros_like(x))
+    assert tiny_attributions.baseline_probability == pytest.approx(p(np.zeros_like(x)), abs=1e-6)
+    assert abs(tiny_attributions.scores["integrated_gradients"].sum() - difference) <= 0.01 * abs(difference)
+    assert tiny_attributions.completeness_gap <= 0.01
+
+
+def test_attention_x_gradient_uses_gradients_of_the_log_probability(tiny, tiny_attributions):
+    x = _tiny_embeds(tiny)
+    attention = numpy_forward(tiny.weights, x)[1]
+
+    # ∂ log p / ∂A by finite differences through a copy of the forward that takes A as input.
+    def log_p_given_attention(a):
+        v = np.einsum("tw,hwd->htd", x, tiny.weights["value"])
+        logits = np.einsum("htd,hdc->c", a @ v, tiny.weights["output"]) / len(x)
+        return logits[1] - np.log(np.exp(logits).sum())
+
+    gradient = finite_difference_gradient(log_p_given_attention, attention)
+    relevance = attention_x_gradient(attention[np.newaxis], gradient[np.newaxis]) - np.eye(len(x))
+    np.testing.assert_allclose(tiny_attributions.scores["attention_x_gradient"], relevance.mean(axis=0), atol=1e-5)
+
+
+def test_occlusion_matches_deleting_each_word(tiny, tiny_attributions):
+    words = TINY_TEXT.split()
+    full = numpy_forward(tiny.weights, _tiny_embeds(tiny))[0][1]
+    expected = [full - numpy_forward(tiny.weights, _tiny_embeds(tiny, " ".join(words[:i] + words[i + 1 :])))[0][1] for i in range(len(words))]
+    np.testing.assert_allclose(tiny_attributions.scores["occlusion"], expected, atol=1e-6)
+
+
+def test_attention_rows_are_read_as_the_model_pools(tiny, tiny_attributions):
+    attention = numpy_forward(tiny.weights, _tiny_embeds(tiny))[1]
+    np.testing.assert_allclose(tiny_attributions.scores["attention"], attention.mean(axis=0).mean(axis=0), atol=1e-6)
+    rolled = attention_rollout(attention[np.newaxis])[-1]
+    np.testing.assert_allclose(tiny_attributions.scores["rollout"], rolled.mean(axis=0), atol=1e-6)
+    # Through one layer attention flow is the graph weights themselves: rollout's matrix.
+    np.testing.assert_allclose(tiny_attributions.scores["flow"], rolled.mean(axis=0), atol=1e-6)
+
+
+def test_record_lists_every_method_with_a_time_and_validates_itself(tiny, tiny_attributions):
+    a = tiny_attributions
+    assert tuple(a.scores) == METHODS and not a.unavailable
+    assert a.tokens == tuple(TINY_TEXT.split()) and a.groups == tuple((i,) for i in range(5))
+    assert a.target == 1 and a.target_label == "positive" and a.steps == 64
+    assert set(a.seconds) == set(METHODS) and all(s >= 0 for s in a.seconds.values())
+    with pytest.raises(ValueError):
+        a.scores["occlusion"][0] = 1.0
+    with pytest.raises(LensError, match="steps"):
+        attribute(TinyAttentionClassifier(), TINY_TEXT, steps=2)
+    with pytest.raises(LensError, match="class"):
+        attribute(TinyAttentionClassifier(), TINY_TEXT, target=2)
+
+
+def test_the_predicted_class_is_explained_unless_one_is_picked(tiny):
+    predicted = int(np.argmax(tiny.predict(TINY_TEXT).probs))
+    assert attribute(tiny, TINY_TEXT).target == predicted
+
+
+# --- the bundled models ----------------------------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model_id", list(HEADLINES))
+def test_integrated_gradients_are_complete_within_five_percent_on_the_bundled_models(model_id):
+    model = registry.load(model_id)
+    attributions = attribute(model, HEADLINES[model_id])
+    assert attributions.completeness_gap <= 0.05
+    assert len(attributions.tokens) == len(model.predict(HEADLINES[model_id]).source_tokens)
+    for name, values in attributions.scores.items():
+        assert np.all(np.isfinite(values)), name
+
+
+@pytest.mark.slow
+def test_word_mode_sums_pieces_and_occludes_whole_words():
+    model = registry.load("minilm-agnews")
+    text = "Nadal beats Federer"
+    pieces, words = attribute(model, text), attribute(model, text, words=True)
+    assert "nadal" in words.tokens and len(words.tokens) < len(pieces.tokens)
+    for name in ("gradient_x_input", "integrated_gradients", "attention"):
+        np.testing.assert_allclose(words.scores[name], sum_groups(pieces.scores[name], words.groups), atol=1e-6)
+    nadal = words.tokens.index("nadal")
+    assert len(words.groups[nadal]) > 1
+    kept = [words.token_ids[i] for j, group in enumerate(words.groups) if j != nadal for i in group]
+    probs = runner_for(model).probs([list(words.token_ids), kept])[:, words.target]
+    assert words.scores["occlusion"][nadal] == pytest.approx(probs[0] - probs[1], abs=1e-6)
+
+
+def test_models_without_a_classifier_or_embeddings_say_why():
+    dates = registry.load("bahdanau-dates")
+    assert "generates text" in supports_attribution(dates)
+    with pytest.raises(LensError, match="generates text"):
+        attribute(dates, "3 March 2015")
+
+
+def test_rnn_has_its_attention_row_and_no_self_attention_methods():
+    model = registry.load("bahdanau-rnn")
+    attributions = attribute(model, HEADLINES["bahdanau-rnn"])
+    np.testing.assert_allclose(attributions.scores["attention"], model.predict(HEADLINES["bahdanau-rnn"]).attentions[0, 0, 0], atol=1e-7)
+    assert {"rollout", "flow", "attention_x_gradient"} <= set(attributions.unavailable)
+    assert attributions.baseline.startswith("zero")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("family", ["bert", "roberta", "albert", "distilbert", "electra"])
+def test_hf_checkpoints_of_every_supported_family_are_explained(tmp_path, monkeypatch, family):
+    monkeypatch.setenv("ATTENTION_LENS_ALLOW_HF", "1")
+    model = registry.load(f"hf:{make_checkpoint(tmp_path / family, family)}")
+    attributions = attribute(model, CHECKPOINT_TEXT)
+    assert tuple(attributions.scores) == tuple(name for name in METHODS if name != "flow" or model.attention_grid[0] <= 2)
+    assert attributions.completeness_gap <= 0.05
+    # [CLS]-style special tokens stay in the baseline, so integrated gradients gives them nothing.
+    special = np.asarray(attributions.special)
+    assert special.any() and np.all(attributions.scores["integrated_gradients"][special] == 0.0)
+    assert attributions.scores["occlusion"][special].tolist() == [0.0] * int(special.sum())
