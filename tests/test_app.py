@@ -214,3 +214,15 @@ def test_own_checkpoint_is_offered_only_when_the_operator_allows_it(tmp_path, mo
     assert not at.exception and not at.error
     assert at.subheader[0].value.startswith("Prediction:")
     assert at.query_params["model"] in (f"hf:{folder}", [f"hf:{folder}"])
+
+
+def test_a_page_run_leaves_the_shared_keras_state_alone(app, monkeypatch):
+    """Streamlit's own clean-up would clear Keras's global state after every run of every session."""
+    import keras
+
+    cleared = []
+    monkeypatch.setattr(keras.backend, "clear_session", lambda *args, **kwargs: cleared.append(1))
+    app.text_area(key="text").input("Stocks rally as oil prices fall").run()
+    assert not app.exception
+    assert app.subheader[0].value.startswith("Prediction:")
+    assert cleared == []

@@ -32,6 +32,23 @@ from views.i18n import _
 CACHE_BYTES = 512 * 2**20  # with four models loaded (about 700 MB) the server stays under 1.5 GB
 
 
+def _keep_keras_state() -> None:
+    """Stop Streamlit from clearing Keras's global state after every script run.
+
+    Streamlit calls ``keras.backend.clear_session()`` at the end of each run (a guard against
+    graphs piling up in old tf.keras apps). Here the models are built once and shared, so it
+    only costs: about 30% of a page run's CPU under the 30-session load test, and it resets the
+    counters Keras names layers with while another session's thread may be building a model.
+    Matplotlib, the only other module it tidies, is not used by the page.
+    """
+    from streamlit.runtime.scriptrunner import script_runner
+
+    script_runner._clean_problem_modules = lambda: None
+
+
+_keep_keras_state()
+
+
 def nbytes(value: Any) -> int:
     """Approximate memory held by a cached value: its numpy arrays, strings, and containers."""
     if isinstance(value, np.ndarray):
