@@ -79,10 +79,6 @@ def prepare() -> None:
     setup(step_number())
 
 
-def _go(number: int) -> None:
-    setup(number)
-
-
 def _reveal(number: int, shown: bool) -> None:
     revealed = st.session_state.setdefault(_REVEALED, set())
     if shown:
@@ -109,7 +105,7 @@ def navigation(number: int) -> None:
             key="lesson-previous",
             icon=":material/arrow_back:",
             disabled=number == 1,
-            on_click=_go,
+            on_click=setup,
             args=(number - 1,),
             shortcut="PageUp",
         )
@@ -119,7 +115,7 @@ def navigation(number: int) -> None:
             icon=":material/arrow_forward:",
             icon_position="right",
             disabled=number == len(STEPS),
-            on_click=_go,
+            on_click=setup,
             args=(number + 1,),
             shortcut="PageDown",
         )
