@@ -134,7 +134,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _faithfulness(args: argparse.Namespace) -> None:
     from models.data import load_split
     from models.explain.attribution import DEFAULT_STEPS, supports_attribution
-    from models.explain.faithfulness import FRACTIONS, dataset_faithfulness, most_faithful
+    from models.explain.faithfulness import FRACTIONS, dataset_faithfulness, gap_summary, most_faithful
 
     found = registry.entry(args.model)
     if args.write and not found.ships_assets:
@@ -152,10 +152,12 @@ def _faithfulness(args: argparse.Namespace) -> None:
         print(f"\r{done}/{len(texts)} texts", end="\n" if done == len(texts) else "", file=sys.stderr, flush=True)
 
     steps = args.steps or DEFAULT_STEPS
-    report = dataset_faithfulness(model, texts, steps=steps, progress=progress)
+    report, gaps = dataset_faithfulness(model, texts, steps=steps, progress=progress)
+    completeness = gap_summary(gaps)
     if args.write:
         record = {
             **report,
+            "integrated_gradients_completeness_gap": completeness,
             "steps": steps,
             "fractions": list(FRACTIONS),
             "data": str(data.source),
@@ -172,6 +174,11 @@ def _faithfulness(args: argparse.Namespace) -> None:
     for row in rows:
         print(f"  {row['method']:22s} {row['comprehensiveness']:20.4f} {row['sufficiency']:14.4f} {row['seconds']:8.3f}")
     print(f"  followed best (comprehensiveness − sufficiency): {most_faithful(rows)}")
+    if completeness["texts"]:
+        print(
+            f"  integrated gradients ({steps} steps): completeness gap median {completeness['median']:.2%}, "
+            f"90th percentile {completeness['p90']:.2%}, above 5% on {completeness['above_5_percent']:.0%} of texts"
+        )
 
 
 def _train(args: argparse.Namespace) -> None:

@@ -74,7 +74,6 @@ class BahdanauRNN(WordClassifier):
     readout = "first"
     self_attention = False
     ablation_mode = "uniform"
-    fixed_width = True
     query_token = QUERY_TOKEN
 
     @property

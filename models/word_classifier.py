@@ -52,9 +52,6 @@ class WordClassifier(AttentionModel):
     jit_compile = False
     head_mask_unsupported: str | None = None
 
-    # Whether ``predict`` runs one compiled fixed-width shape (True) or the batch eagerly (False);
-    # ``predict_with_head_mask`` runs the same way, so a mask of ones gives predict's exact numbers.
-    fixed_width = False
     self_attention = True
     query_token = ""  # the target token of a pooling attention row (self_attention False)
 
@@ -82,21 +79,20 @@ class WordClassifier(AttentionModel):
         )
 
     def predict_with_head_mask(self, text: str, head_mask: np.ndarray) -> Prediction:
-        """``predict`` with the heads where ``head_mask`` (layers, heads) is 0 switched off."""
-        ids, kept, dropped = self.encode_words([check_text(text)], fixed_width=self.fixed_width)
-        probs, attentions = self._forward_masked(ids, np.asarray(head_mask, dtype=np.float32)[np.newaxis])
-        return self._prediction(kept[0], np.asarray(probs)[0], np.asarray(attentions)[0], dropped[0])
+        """``predict`` with the heads where ``head_mask`` (layers, heads) is 0 switched off.
 
-    def _forward_masked(self, ids: np.ndarray, head_mask: np.ndarray):
-        if not self.fixed_width:
-            return self._stacked_forward(ids, head_mask)
+        Both families predict through Keras's compiled function at one fixed width; this runs a
+        compiled function at that width too, so a mask of ones gives predict's exact numbers.
+        """
         import tensorflow as tf
 
+        ids, kept, dropped = self.encode_words([check_text(text)], fixed_width=True)
         with self._head_masked_lock:
             if self._head_masked is None:
                 spec = [tf.TensorSpec([1, self.max_tokens], tf.int32), tf.TensorSpec([1, *self.attention_grid], tf.float32)]
                 self._head_masked = tf.function(self._stacked_forward, input_signature=spec)
-        return self._head_masked(ids, head_mask)
+        probs, attentions = self._head_masked(ids, np.asarray(head_mask, dtype=np.float32)[np.newaxis])
+        return self._prediction(kept[0], np.asarray(probs)[0], np.asarray(attentions)[0], dropped[0])
 
     def _stacked_forward(self, ids, head_mask):
         from keras import ops

@@ -11,11 +11,13 @@ from models import registry
 from models.base import LensError
 from models.explain.attribution import (
     METHODS,
+    SCAN_CELLS,
     attention_x_gradient,
     attribute,
     completeness_gap,
     gradient_x_input,
     integrated_gradients,
+    merge,
     occlusion,
     path_points,
     readout_row,
@@ -77,6 +79,35 @@ def test_path_points_are_midpoints_with_equal_weights():
     alphas, weights = path_points(4)
     np.testing.assert_allclose(alphas, [0.125, 0.375, 0.625, 0.875])
     np.testing.assert_allclose(weights, [0.25] * 4)
+
+
+def test_a_scan_gathers_the_steps_where_the_function_changes():
+    # f changes only across the fourth of eight cells, [3/8, 1/2].
+    scan = np.array([0.0, 0.0, 0.0, 0.0, 0.9, 0.9, 0.9, 0.9, 0.9])
+    alphas, weights = path_points(32, scan)
+    inside = (alphas > 3 / 8) & (alphas < 1 / 2)
+    assert inside.sum() > 32 / 8 * 2 and np.all(np.diff(alphas) > 0)
+    # The weights are 1 / (m φ(α)): they integrate constants and straight lines almost exactly.
+    assert weights.sum() == pytest.approx(1.0, abs=1e-4)
+    assert (weights * (3 * alphas + 1)).sum() == pytest.approx(2.5, abs=1e-3)
+    # A flat scan leaves the plain midpoint rule.
+    np.testing.assert_array_equal(path_points(8, np.zeros(5))[0], path_points(8)[0])
+
+
+def test_the_scan_beats_even_steps_on_a_sharp_switch():
+    # f(α) = sigmoid(k (α − 0.37)) along the path; minilm-agnews switches within a twentieth of
+    # the path (k ≈ 100). Gentle switches the midpoint rule handles well must stay as good.
+    def f(alpha, k):
+        return 1.0 / (1.0 + np.exp(-k * (alpha - 0.37)))
+
+    def df(alpha, k):
+        return k * f(alpha, k) * (1.0 - f(alpha, k))
+
+    for steepness in (30.0, 60.0, 200.0):
+        exact = f(1.0, steepness) - f(0.0, steepness)
+        even = np.sum(path_points(32)[1] * df(path_points(32)[0], steepness))
+        alphas, weights = path_points(32, f(np.linspace(0.0, 1.0, SCAN_CELLS + 1), steepness))
+        assert abs(np.sum(weights * df(alphas, steepness)) - exact) <= max(abs(even - exact) / 10, 1e-4 * exact)
 
 
 def test_completeness_gap_is_relative_and_undefined_for_no_difference():
@@ -164,7 +195,9 @@ def test_gradient_x_input_matches_finite_differences(tiny, tiny_attributions):
 def test_integrated_gradients_are_complete_and_match_a_float64_reference(tiny, tiny_attributions):
     x = _tiny_embeds(tiny)
     p = lambda e: numpy_forward(tiny.weights, e)[0][1]  # noqa: E731
-    reference = integrated_gradients(x, np.zeros_like(x), lambda points: np.stack([finite_difference_gradient(p, q) for q in points]), 64)
+    # The same quadrature: steps placed by a scan of p at the edges of SCAN_CELLS equal cells.
+    scan = np.array([p(alpha * x) for alpha in np.linspace(0.0, 1.0, SCAN_CELLS + 1)])
+    reference = integrated_gradients(x, np.zeros_like(x), lambda points: np.stack([finite_difference_gradient(p, q) for q in points]), 64, scan)
     np.testing.assert_allclose(tiny_attributions.scores["integrated_gradients"], reference, atol=5e-5)
     difference = p(x) - p(np.zeros_like(x))
     assert tiny_attributions.baseline_probability == pytest.approx(p(np.zeros_like(x)), abs=1e-6)
@@ -278,3 +311,19 @@ def test_hf_checkpoints_of_every_supported_family_are_explained(tmp_path, monkey
     special = np.asarray(attributions.special)
     assert special.any() and np.all(attributions.scores["integrated_gradients"][special] == 0.0)
     assert attributions.scores["occlusion"][special].tolist() == [0.0] * int(special.sum())
+
+
+def test_parts_computed_apart_merge_into_the_whole(tiny, tiny_attributions):
+    fast = attribute(tiny, TINY_TEXT, target=1, steps=64, methods=("attention", "gradient_x_input"))
+    assert tuple(fast.scores) == ("attention", "gradient_x_input") and math.isnan(fast.completeness_gap)
+    slow = attribute(tiny, TINY_TEXT, target=1, steps=64, methods=("occlusion", "integrated_gradients"))
+    rest = attribute(tiny, TINY_TEXT, target=1, steps=64, methods=("rollout", "flow", "attention_x_gradient"))
+    whole = merge([fast, slow, rest])
+    assert tuple(whole.scores) == METHODS and set(whole.seconds) == set(METHODS)
+    for name in METHODS:
+        np.testing.assert_allclose(whole.scores[name], tiny_attributions.scores[name], atol=1e-7)
+    assert whole.completeness_gap == pytest.approx(tiny_attributions.completeness_gap, abs=1e-6)
+    with pytest.raises(ValueError, match="merged"):
+        merge([fast, attribute(tiny, TINY_TEXT, target=0, methods=("attention",))])
+    with pytest.raises(ValueError, match="unknown"):
+        attribute(tiny, TINY_TEXT, methods=("saliency",))

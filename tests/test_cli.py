@@ -100,4 +100,4 @@ def test_faithfulness_json_has_model_n_and_every_method(capsys, tiny_ag_news):
 def test_faithfulness_table_names_the_method_followed_best(capsys, tiny_ag_news):
     assert main(["faithfulness", "--model", "keras-transformer", "--n", "2", "--data", str(tiny_ag_news)]) == 0
     out = capsys.readouterr().out
-    assert "comprehensiveness" in out and "sufficiency" in out and "followed best" in out
+    assert "comprehensiveness" in out and "sufficiency" in out and "followed best" in out and "completeness gap median" in out

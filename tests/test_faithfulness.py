@@ -15,6 +15,7 @@ from models.explain.faithfulness import (
     dataset_faithfulness,
     faithfulness_scores,
     faithfulness_table,
+    gap_summary,
     most_faithful,
     perturbed_rows,
     sufficiency,
@@ -139,8 +140,10 @@ def test_dataset_report_has_one_entry_per_method_with_times():
     model = registry.load("keras-transformer")
     texts = ["Stocks fall as oil prices climb", "Federer wins the final in five sets", "New chip doubles the speed of servers"]
     done = []
-    report = dataset_faithfulness(model, texts, steps=32, progress=done.append)
-    assert done == [1, 2, 3]
+    report, gaps = dataset_faithfulness(model, texts, steps=32, progress=done.append)
+    assert done == [1, 2, 3] and gaps.shape == (3,)
+    summary = gap_summary(np.array([0.01, 0.02, 0.1, float("nan")]))
+    assert summary["texts"] == 3 and summary["median"] == pytest.approx(0.02) and summary["above_5_percent"] == pytest.approx(1 / 3)
     assert report["model"] == "keras-transformer" and report["n"] == 3
     methods = set(report) - {"model", "n"}
     assert methods == set(attribute(model, texts[0]).scores)

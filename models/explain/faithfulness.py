@@ -116,17 +116,20 @@ def most_faithful(table: list[dict]) -> str | None:
     return max(table, key=lambda row: row["comprehensiveness"] - row["sufficiency"])["method"]
 
 
-def dataset_faithfulness(model, texts: Sequence[str], *, steps: int, progress: Callable[[int], None] | None = None) -> dict:
+def dataset_faithfulness(model, texts: Sequence[str], *, steps: int, progress: Callable[[int], None] | None = None) -> tuple[dict, np.ndarray]:
     """Mean comprehensiveness and sufficiency of every method over ``texts`` (token level).
 
-    Returns ``{"model": id, "n": len(texts), <method>: {"comprehensiveness", "sufficiency",
-    "seconds"}}`` with ``seconds`` the mean time per text the method's attributions took
-    (the measures themselves not included). ``progress(done)`` is called after each text.
+    Returns (report, gaps): ``report`` is ``{"model": id, "n": len(texts), <method>:
+    {"comprehensiveness", "sufficiency", "seconds"}}`` with ``seconds`` the mean time per text the
+    method's attributions took (the measures themselves not included); ``gaps`` holds each
+    text's integrated-gradients completeness gap. ``progress(done)`` is called after each text.
     """
     totals: dict[str, dict[str, float]] = {}
     counts: dict[str, int] = {}
+    gaps = []
     for done, text in enumerate(texts, start=1):
         attributions = attribute(model, text, steps=steps)
+        gaps.append(attributions.completeness_gap)
         for row in faithfulness_scores(attributions, runner_for(model).probs):
             name = row["method"]
             total = totals.setdefault(name, {"comprehensiveness": 0.0, "sufficiency": 0.0, "seconds": 0.0})
@@ -140,4 +143,17 @@ def dataset_faithfulness(model, texts: Sequence[str], *, steps: int, progress: C
     for name in METHODS:
         if name in totals:
             report[name] = {key: round(value / counts[name], 6) for key, value in totals[name].items()}
-    return report
+    return report, np.asarray(gaps, dtype=np.float64)
+
+
+def gap_summary(gaps: np.ndarray) -> dict:
+    """Median and 90th percentile of completeness gaps, and the share above 5% (texts where f(x) = f(x') left out)."""
+    defined = gaps[np.isfinite(gaps)]
+    if defined.size == 0:
+        return {"median": None, "p90": None, "above_5_percent": None, "texts": 0}
+    return {
+        "median": round(float(np.median(defined)), 6),
+        "p90": round(float(np.percentile(defined, 90)), 6),
+        "above_5_percent": round(float((defined > 0.05).mean()), 6),
+        "texts": int(defined.size),
+    }

@@ -150,7 +150,8 @@ class Runner:
             return (self.model.forward_embedded(embeds, mask)[0],)
         full = mode == "full"
         heads = tf.ones([tf.shape(embeds)[0], *self.grid]) if full and self.takes_head_mask else None
-        with tf.GradientTape() as tape:
+        # Only the inputs are differentiated, never the weights.
+        with tf.GradientTape(watch_accessed_variables=False) as tape:
             tape.watch(embeds)
             if heads is not None:
                 tape.watch(heads)
