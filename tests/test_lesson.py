@@ -14,8 +14,8 @@ from models.maths.head_stats import head_statistics
 from models.maths.rollout import attention_rollout
 from models.registry import REGISTRY
 from tests.helpers.page import figures, heatmap_of, open_page
-from views import BY_KEY, lesson
-from views.handout import Shown, build_handout
+from views import BY_KEY, compute, lesson
+from views.handout import Shown, build_handout, step_figure, step_settings
 from views.i18n import catalog, use_language
 from views.lesson_steps import BY_KEY as STEP
 from views.lesson_steps import STEPS
@@ -186,8 +186,8 @@ def test_ablation_step_switching_the_previous_token_head_off_keeps_the_answer(pr
 def test_handout_is_one_offline_page_with_every_step(language):
     use_language(language)
     markup = "<script>alert(1)</script> oil prices"
-    shown = {3: Shown("bahdanau-rnn", markup, 1, 1, 1)}
-    page = build_handout(shown, scheme="grayscale", language=language)
+    shown = {3: Shown("bahdanau-rnn", markup, 1, 1, 1, "grayscale")}
+    page = build_handout(shown, language=language)
     assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)\s*=\s*["']?(https?:)?//""", page, re.IGNORECASE)
     assert page.count("<section") == len(STEPS)
     translate = catalog(language).gettext
@@ -198,6 +198,17 @@ def test_handout_is_one_offline_page_with_every_step(language):
     assert len(re.findall(r"<script[^>]*>\s*/\*\*\s*\n\* plotly\.js v", page)) == 1  # the library once, inline
     assert "&lt;script&gt;alert(1)&lt;/script&gt; oil prices" in page and "<script>alert(1)" not in page
     assert translate("Sports") in page  # class labels in the page's language
+
+
+@pytest.mark.slow
+def test_handout_figures_use_the_colours_each_step_was_shown_in():
+    date, pooling = STEP["date"], STEP["pooling"]
+    as_shown = step_figure(date, step_settings(date), compute.prediction(date.model, date.text))
+    assert as_shown.data[0].colorscale[0] == (0.0, "black")  # the paper's grayscale, the date step's own setting
+    changed = Shown(pooling.model, pooling.text, 1, 1, 1, "grayscale")
+    assert step_figure(pooling, changed, compute.prediction(pooling.model, pooling.text)).data[0].colorscale[0] == (0.0, "black")
+    colour = step_figure(pooling, step_settings(pooling), compute.prediction(pooling.model, pooling.text))
+    assert colour.data[0].colorscale[0] != (0.0, "black")
 
 
 # ---------------------------------------------------------------- the page

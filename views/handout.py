@@ -35,6 +35,7 @@ section { border-top: 2px solid #000; margin-top: 2rem; padding-top: 1rem; page-
 code { background: #f2f2f2; padding: 0 0.2rem; }
 """
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
+STANDALONE_TEMPLATE = "plotly_white"
 
 
 @dataclass(frozen=True)
@@ -46,19 +47,20 @@ class Shown:
     layer: int
     head: int
     query: int
+    scheme: str
 
 
 def step_settings(step: Step) -> Shown:
-    return Shown(step.model, step.text, step.layer, step.head, step.query)
+    return Shown(step.model, step.text, step.layer, step.head, step.query, step.scheme)
 
 
 def _clamp(value: int, limit: int) -> int:
     return min(max(1, value), limit)
 
 
-def step_figure(step: Step, shown: Shown, prediction: Prediction, scheme: str) -> go.Figure:
+def step_figure(step: Step, shown: Shown, prediction: Prediction) -> go.Figure:
     """The step's figure, as its view draws it (special tokens shown, word pieces kept)."""
-    attentions = prediction.attentions
+    attentions, scheme = prediction.attentions, shown.scheme
     layer = _clamp(shown.layer, prediction.num_layers)
     head = _clamp(shown.head, prediction.num_heads)
     self_attention = prediction.source_tokens == prediction.target_tokens and not prediction.is_seq2seq
@@ -93,7 +95,7 @@ def _paragraph(text: str, css: str = "") -> str:
     return f"<p{attribute}>{html.escape(text)}</p>"
 
 
-def build_handout(shown: Mapping[int, Shown], *, scheme: str, language: str) -> str:
+def build_handout(shown: Mapping[int, Shown], *, language: str) -> str:
     """The whole lesson as one self-contained HTML page, in the active language.
 
     ``shown`` maps step numbers (1-based) to what they showed; steps not in it use their own
@@ -104,11 +106,14 @@ def build_handout(shown: Mapping[int, Shown], *, scheme: str, language: str) -> 
     for number, step in enumerate(STEPS, start=1):
         settings = shown.get(number, step_settings(step))
         prediction = compute.prediction(settings.model, settings.text)
-        figures = [step_figure(step, settings, prediction, scheme)]
+        figures = [step_figure(step, settings, prediction)]
         if not prediction.is_seq2seq:
             figures.insert(0, probability_bars([class_name(label) for label in prediction.labels], prediction.probs))
         drawn = []
         for index, figure in enumerate(figures):
+            # Streamlit makes its own theme the process-wide default; outside its page that theme
+            # has no margins for the tick labels, so the handout uses Plotly's plain white one.
+            figure.update_layout(template=STANDALONE_TEMPLATE)
             drawn.append(figure.to_html(full_html=False, include_plotlyjs=not plotly_included, config=PLOT_CONFIG, div_id=f"step-{number}-figure-{index}"))
             plotly_included = True
         parts.append(

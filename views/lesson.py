@@ -148,7 +148,7 @@ def show_step_view(step: Step, ctx: ViewContext) -> None:
         st.info(reason)
 
 
-def handout(language: str, scheme: str) -> None:
+def handout(language: str) -> None:
     with st.expander(_("Handout for the class"), icon=":material/description:"):
         st.caption(
             _("The whole lesson as one HTML file that opens without a network: each step's text, question, answer and figure, as revealed in this session.")
@@ -156,7 +156,7 @@ def handout(language: str, scheme: str) -> None:
         if st.button(_("Prepare the handout"), key="lesson-handout"):
             try:
                 with st.spinner(_("Drawing every step's figure…")):
-                    page = build_handout(st.session_state.get(_SHOWN, {}), scheme=scheme, language=language)
+                    page = build_handout(st.session_state.get(_SHOWN, {}), language=language)
             except LensError as error:
                 st.error(str(error))
                 return
@@ -192,6 +192,6 @@ def render(ctx: ViewContext) -> None:
         if (ctx.model_id, ctx.text) != (step.model, step.text):
             st.caption(_("About the step's own example, “{text}”:").format(text=escape_markdown(step.text)))
         st.success(step.say(step.answer), icon=":material/lightbulb:")
-        st.session_state.setdefault(_SHOWN, {})[number] = Shown(ctx.model_id, ctx.text, ctx.layer, ctx.head, state.get("query"))
+        st.session_state.setdefault(_SHOWN, {})[number] = Shown(ctx.model_id, ctx.text, ctx.layer, ctx.head, state.get("query"), ctx.scheme)
         show_step_view(step, ctx)
-    handout(state.get("lang"), ctx.scheme)
+    handout(state.get("lang"))
