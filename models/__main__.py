@@ -134,7 +134,7 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _faithfulness(args: argparse.Namespace) -> None:
     from models.data import load_split
     from models.explain.attribution import DEFAULT_STEPS, supports_attribution
-    from models.explain.faithfulness import FRACTIONS, dataset_faithfulness, gap_summary, most_faithful
+    from models.explain.faithfulness import FRACTIONS, RANDOM, dataset_faithfulness, gap_summary, most_faithful
 
     found = registry.entry(args.model)
     if args.write and not found.ships_assets:
@@ -173,7 +173,7 @@ def _faithfulness(args: argparse.Namespace) -> None:
     rows = [{"method": name, **values} for name, values in report.items() if isinstance(values, dict)]
     for row in rows:
         print(f"  {row['method']:22s} {row['comprehensiveness']:20.4f} {row['sufficiency']:14.4f} {row['seconds']:8.3f}")
-    print(f"  followed best (comprehensiveness − sufficiency): {most_faithful(rows)}")
+    print(f"  followed best (comprehensiveness − sufficiency): {most_faithful([row for row in rows if row['method'] != RANDOM])}")
     if completeness["texts"]:
         print(
             f"  integrated gradients ({steps} steps): completeness gap median {completeness['median']:.2%}, "

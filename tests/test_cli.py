@@ -92,7 +92,7 @@ def test_faithfulness_json_has_model_n_and_every_method(capsys, tiny_ag_news):
     report = json.loads(captured.out)
     assert report["model"] == "keras-transformer" and report["n"] == 3
     methods = set(report) - {"model", "n"}
-    assert {"attention", "integrated_gradients", "occlusion"} <= methods
+    assert {"attention", "integrated_gradients", "occlusion", "random"} <= methods
     assert all(set(report[name]) == {"comprehensiveness", "sufficiency", "seconds"} for name in methods)
     assert "3/3 texts" in captured.err
 

@@ -146,6 +146,7 @@ def test_dataset_report_has_one_entry_per_method_with_times():
     assert summary["texts"] == 3 and summary["median"] == pytest.approx(0.02) and summary["above_5_percent"] == pytest.approx(1 / 3)
     assert report["model"] == "keras-transformer" and report["n"] == 3
     methods = set(report) - {"model", "n"}
-    assert methods == set(attribute(model, texts[0]).scores)
+    assert methods == {*attribute(model, texts[0]).scores, "random"}
+    assert report["random"]["seconds"] == 0.0
     for name in methods:
         assert set(report[name]) == {"comprehensiveness", "sufficiency", "seconds"} and report[name]["seconds"] >= 0

@@ -41,7 +41,6 @@ from models.maths.rollout import attention_rollout
 from models.maths.tokens import WORDS, Groups, merge_tokens, word_groups
 
 METHODS = ("attention", "rollout", "flow", "attention_x_gradient", "gradient_x_input", "integrated_gradients", "occlusion")
-ATTENTION_METHODS = ("attention", "rollout", "flow")
 DEFAULT_STEPS = 32
 # How integrated gradients places its steps (see ``path_points``): a forward scan of the path
 # at SCAN_CELLS + 1 points, a density with this uniform share, tabulated on this many points.

@@ -31,6 +31,8 @@ from models.explain.attribution import METHODS, Attributions, attribute, without
 from models.explain.runner import runner_for
 
 FRACTIONS = (0.1, 0.2, 0.5)
+# The dataset report's reference row: tokens ranked at random.
+RANDOM = "random"
 ProbabilityFunction = Callable[[list[list[int]]], np.ndarray]
 
 
@@ -121,26 +123,37 @@ def dataset_faithfulness(model, texts: Sequence[str], *, steps: int, progress: C
 
     Returns (report, gaps): ``report`` is ``{"model": id, "n": len(texts), <method>:
     {"comprehensiveness", "sufficiency", "seconds"}}`` with ``seconds`` the mean time per text the
-    method's attributions took (the measures themselves not included); ``gaps`` holds each
-    text's integrated-gradients completeness gap. ``progress(done)`` is called after each text.
+    method's attributions took (the measures themselves not included), and the same for
+    ``"random"``, a seeded random ranking per text, as the floor an explanation must beat;
+    ``gaps`` holds each text's integrated-gradients completeness gap. ``progress(done)`` is
+    called after each text.
     """
     totals: dict[str, dict[str, float]] = {}
     counts: dict[str, int] = {}
     gaps = []
+    probs = runner_for(model).probs
     for done, text in enumerate(texts, start=1):
         attributions = attribute(model, text, steps=steps)
         gaps.append(attributions.completeness_gap)
-        for row in faithfulness_scores(attributions, runner_for(model).probs):
+        # A random ranking (seeded by the text's position) is the reference any explanation must beat.
+        noise = np.random.default_rng(done).random(len(attributions.tokens))
+        a = attributions
+        reference = {
+            "method": RANDOM,
+            "comprehensiveness": comprehensiveness(a.token_ids, a.groups, noise, a.special, a.target, probs),
+            "sufficiency": sufficiency(a.token_ids, a.groups, noise, a.special, a.target, probs),
+        }
+        for row in [*faithfulness_scores(attributions, probs), reference]:
             name = row["method"]
             total = totals.setdefault(name, {"comprehensiveness": 0.0, "sufficiency": 0.0, "seconds": 0.0})
             total["comprehensiveness"] += row["comprehensiveness"]
             total["sufficiency"] += row["sufficiency"]
-            total["seconds"] += attributions.seconds[name]
+            total["seconds"] += attributions.seconds.get(name, 0.0)
             counts[name] = counts.get(name, 0) + 1
         if progress is not None:
             progress(done)
     report: dict = {"model": model.model_id, "n": len(texts)}
-    for name in METHODS:
+    for name in (*METHODS, RANDOM):
         if name in totals:
             report[name] = {key: round(value / counts[name], 6) for key, value in totals[name].items()}
     return report, np.asarray(gaps, dtype=np.float64)
