@@ -98,9 +98,12 @@ def update(language: str, source: Catalog) -> Catalog:
     else:
         path.parent.mkdir(parents=True, exist_ok=True)
         catalog = Catalog(locale=language, domain=DOMAIN, project="Attention Lens", fuzzy=False, header_comment=HEADER)
+    before = ({message.id for message in catalog}, catalog.creation_date)
     # A fuzzy guess from a similar old string would be shown as if it were checked; an empty
     # entry is listed below instead.
     catalog.update(source, no_fuzzy_matching=True)
+    if {message.id for message in catalog} == before[0]:
+        catalog.creation_date = before[1]  # nothing new: no date-only change to commit
     catalog.fuzzy = False
     if language == SOURCE_LANGUAGE:
         for message in catalog:
