@@ -16,7 +16,7 @@ export OPENBLAS_NUM_THREADS := 1
 test test-fast bench soak screenshots: export HF_HUB_OFFLINE := 1
 test test-fast bench soak screenshots: export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test test-fast lint bench soak screenshots chromium clean
+.PHONY: install run test test-fast lint bench soak locales screenshots chromium clean
 
 install: $(STAMP)
 
@@ -59,6 +59,11 @@ bench: install chromium
 	$(PY) bench/load_test.py --model all --cold
 	$(PY) bench/browser.py
 	$(PY) bench/report.py
+
+# Refresh the English and German catalogs from the source (Babel); fails while a German
+# translation is missing. The page compiles the .po files in memory, so nothing else is built.
+locales: install
+	$(PY) -m locales.extract
 
 # Memory over a long classroom session: 30 sessions x 20 texts, server RSS sampled throughout.
 soak: install
