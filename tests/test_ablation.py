@@ -60,7 +60,7 @@ def test_head_mask_zeroes_exactly_the_heads_off():
         head_mask((2, 3), frozenset({(2, 0)}))
 
 
-@pytest.mark.parametrize("fixture", ["keras_transformer", "rnn", "minilm"])
+@pytest.mark.parametrize("fixture", ["keras_transformer", "rnn", pytest.param("minilm", marks=pytest.mark.slow)])
 def test_switching_nothing_off_is_bit_identical_to_predict(fixture, request):
     model = request.getfixturevalue(fixture)
     for text in (TEXT, SHORT):
@@ -234,17 +234,51 @@ def test_concurrent_ablations_do_not_see_each_other(minilm):
     assert np.array_equal(minilm.predict(TEXT).probs, alone[-2].probs)
 
 
+@pytest.mark.slow
 def test_hf_checkpoints_ablate_bert_style_families_only(tmp_path, monkeypatch):
     monkeypatch.setenv("ATTENTION_LENS_ALLOW_HF", "1")
-    bert = registry.load(f"hf:{make_checkpoint(tmp_path / 'bert')}")
-    albert = registry.load(f"hf:{make_checkpoint(tmp_path / 'albert', 'albert')}")
-    assert supports_ablation(bert) is None
-    assert "not albert" in supports_ablation(albert)
-    with pytest.raises(LensError, match="not albert"):
-        predict_with_heads_off(albert, "the team won", frozenset({(0, 0)}))
     text = "the team won the match"
-    assert np.array_equal(predict_with_heads_off(bert, text, frozenset()).probs, bert.predict(text).probs)
-    assert not np.allclose(predict_with_heads_off(bert, text, frozenset({(1, 0), (1, 1)})).probs, bert.predict(text).probs, atol=1e-6)
+    for family in ("bert", "roberta", "electra"):
+        model = registry.load(f"hf:{make_checkpoint(tmp_path / family, family)}")
+        assert supports_ablation(model) is None
+        assert np.array_equal(predict_with_heads_off(model, text, frozenset()).probs, model.predict(text).probs)
+        heads_off = frozenset({(1, 0), (1, 1)})
+        ablated = predict_with_heads_off(model, text, heads_off).probs
+        assert not np.allclose(ablated, model.predict(text).probs, atol=1e-6), family
+        if family == "bert":
+            np.testing.assert_allclose(ablated, _bert_checkpoint_reference(model, text, heads_off), atol=1e-6)
+    for family in ("albert", "distilbert"):
+        model = registry.load(f"hf:{make_checkpoint(tmp_path / family, family)}")
+        assert f"not {family}" in supports_ablation(model)
+        with pytest.raises(LensError, match=f"not {family}"):
+            predict_with_heads_off(model, text, frozenset({(0, 0)}))
+
+
+def _bert_checkpoint_reference(model, text: str, heads_off) -> np.ndarray:
+    """A TFBertForSequenceClassification's probabilities with transformers' encoder applying the head mask."""
+    import tensorflow as tf
+
+    main = model.model.bert
+    ids = tf.constant([model.explain_tokens(text).ids], tf.int32)
+    embedded = main.embeddings(input_ids=ids, token_type_ids=tf.zeros_like(ids), training=False)
+    extended = tf.zeros((1, 1, 1, ids.shape[1]))
+    layers, heads = model.attention_grid
+    keep = head_mask((layers, heads), heads_off)
+    outputs = main.encoder(
+        hidden_states=embedded,
+        attention_mask=extended,
+        head_mask=[tf.constant(keep[layer].reshape(1, heads, 1, 1)) for layer in range(layers)],
+        encoder_hidden_states=None,
+        encoder_attention_mask=None,
+        past_key_values=[None] * layers,
+        use_cache=False,
+        output_attentions=False,
+        output_hidden_states=False,
+        return_dict=True,
+        training=False,
+    )
+    logits = model.model.classifier(main.pooler(outputs.last_hidden_state))
+    return np.asarray(tf.nn.softmax(logits, axis=-1))[0]
 
 
 def test_seq2seq_models_cannot_be_ablated():
