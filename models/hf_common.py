@@ -215,8 +215,8 @@ class TransformerClassifier(AttentionModel):
         self.pad_id = tokenizer.pad_token_id or 0
         # Integrated gradients starts from [PAD] embeddings at the ordinary tokens (models.explain).
         self.baseline_id: int | None = self.pad_id
-        pad = tokenizer.convert_ids_to_tokens(self.pad_id)
-        self.baseline_description = f"the {pad} embedding in place of every ordinary token's; special tokens and positions kept"
+        self.baseline_token: str | None = tokenizer.convert_ids_to_tokens(self.pad_id)
+        self.baseline_description = f"the {self.baseline_token} embedding in place of every ordinary token's; special tokens and positions kept"
         self._with_attentions = BucketedFunction(lambda ids, mask: self.forward(ids, mask, with_attentions=True), max_tokens, jit_compile, self.pad_id)
         self._probs_only = BucketedFunction(lambda ids, mask: self.forward(ids, mask, with_attentions=False), max_tokens, jit_compile, self.pad_id)
         self._head_masked: BucketedFunction | None = None

@@ -48,6 +48,7 @@ class WordClassifier(AttentionModel):
     labels = AG_NEWS_LABELS
     pad_id = 0
     baseline_id: int | None = None
+    baseline_token: str | None = None
     baseline_description = "zero vectors in place of the word embeddings"
     jit_compile = False
     head_mask_unsupported: str | None = None

@@ -94,7 +94,7 @@ def _render_heads(ctx: ViewContext) -> None:
     if buttons[0].button(_("Keep only head {layer}:{head}").format(layer=layer, head=head), key=ctx.widget_key("keep-only")):
         heads_off = frozenset((row, column) for row in range(layers) for column in range(heads)) - {(layer - 1, head - 1)}
         _set_heads_off(panel, heads_off)
-    if layers > 1 and buttons[1].button(_("Switch off layer {layer}").format(layer=layer), key=ctx.widget_key("layer-off")):
+    if buttons[1].button(_("Switch off layer {layer}").format(layer=layer), key=ctx.widget_key("layer-off")):
         heads_off = heads_off | {(layer - 1, column) for column in range(heads)}
         _set_heads_off(panel, heads_off)
     if buttons[2].button(_("Switch every head on"), key=ctx.widget_key("all-on"), disabled=not heads_off):

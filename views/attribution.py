@@ -73,13 +73,19 @@ def _pickers(ctx: ViewContext) -> tuple[int | None, int]:
     return (target - 1 if target else None), state.get("steps")
 
 
+def _baseline(model: AttentionModel) -> str:
+    if getattr(model, "baseline_token", None) is None:
+        return _("zero vectors in place of the word embeddings")
+    return _("the {token} embedding in place of every ordinary token's (special tokens and positions kept)").format(token=model.baseline_token)
+
+
 def _faithfulness_sentence(table: list[dict], label: str) -> str:
     best = most_faithful(table)
     row = next(r for r in table if r["method"] == best)
     return _(
-        "On this text the model's behaviour follows {method} best: deleting the tokens it ranks highest lowers p({label}) by "
-        "{comprehensiveness:.1%} on average, and those tokens alone keep it within {sufficiency:.1%} of the full text's."
-    ).format(method=_(METHOD_NAMES[best]), label=label, comprehensiveness=row["comprehensiveness"], sufficiency=row["sufficiency"])
+        "On this text the model's behaviour follows {method} best: deleting the tokens it ranks highest changes p({label}) by "
+        "{deleted:+.1f} percentage points on average, and keeping only those tokens changes it by {kept:+.1f}."
+    ).format(method=_(METHOD_NAMES[best]), label=label, deleted=-100 * row["comprehensiveness"], kept=-100 * row["sufficiency"])
 
 
 def _strips(ctx: ViewContext, attributions, stage: int) -> None:
@@ -125,7 +131,7 @@ def render(ctx: ViewContext) -> None:
             "{start:.4f} at the baseline to {end:.4f}, a completeness gap of {gap}."
         ).format(
             steps=attributions.steps,
-            baseline=attributions.baseline,
+            baseline=_baseline(ctx.model),
             total=total,
             label=label,
             start=attributions.baseline_probability,

@@ -58,6 +58,7 @@ class TinyAttentionClassifier(AttentionModel):
     head_mask_unsupported = None
     pad_id = 0
     baseline_id = None
+    baseline_token = None
     baseline_description = "zero vectors in place of the word embeddings"
     jit_compile = False
     attention_grid = (1, HEADS)
