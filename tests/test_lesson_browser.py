@@ -201,8 +201,10 @@ def test_presenter_mode_collapses_the_sidebar_and_enlarges_the_page(server, brow
     page.locator("h2", has_text="5. ").wait_for(timeout=STEP_TIMEOUT_MS)
     settled(page)
     expect(page.locator('[data-testid="stSidebar"]')).to_have_attribute("data-collapsed", "true")
-    zoom = page.locator('[data-testid="stMainBlockContainer"]').evaluate("element => getComputedStyle(element).zoom")
-    assert float(zoom) == pytest.approx(1.4)
+    # The stylesheet arrives as an element of the page run: wait for it rather than read once.
+    zoom = "() => getComputedStyle(document.querySelector('[data-testid=\"stMainBlockContainer\"]')).zoom"
+    page.wait_for_function(f"({zoom})() === '1.4'", timeout=STEP_TIMEOUT_MS)
+    assert float(page.evaluate(zoom)) == pytest.approx(1.4)
     button(page, "lesson-reveal").click()
     page.locator(".js-plotly-plot").first.wait_for(timeout=STEP_TIMEOUT_MS)
     settled(page)
