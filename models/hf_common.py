@@ -121,6 +121,15 @@ class BucketedFunction:
     def rows_per_batch(length: int, batch_size: int) -> int:
         return max(1, min(batch_size, TOKENS_PER_BATCH // length))
 
+    @staticmethod
+    def padded_rows(rows: int, limit: int) -> int:
+        """The batch size a batch of ``rows`` real rows runs at: the next power of two, at most ``limit``.
+
+        A few rows (a short list of texts, or rows of one length among many) would otherwise run
+        with dozens of filler rows; powers of two keep the number of traces per length small.
+        """
+        return min(limit, 1 << max(0, rows - 1).bit_length())
+
     def _compiled_for(self, length: int, batch: int) -> Callable:
         key = (length, batch)
         with self._compile_lock:
@@ -160,7 +169,7 @@ class BucketedFunction:
             else:
                 batches.append((length, [index]))
         for length, members in batches:
-            size = self.rows_per_batch(length, batch_size)
+            size = self.padded_rows(len(members), self.rows_per_batch(length, batch_size))
             ids = np.full((size, length), self.pad_id, dtype=np.int32)
             mask = np.zeros((size, length), dtype=np.int32)
             mask[len(members) :, 0] = 1  # filler rows see one token, so their softmax never divides by zero

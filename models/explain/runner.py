@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.hf_common import TOKENS_PER_BATCH, BucketedFunction
+from models.hf_common import BucketedFunction
 
 _RUNNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _RUNNERS_LOCK = threading.Lock()
@@ -108,23 +108,23 @@ class Runner:
 
     def _run(self, mode: str, embeds: np.ndarray, length: int, target: int) -> list[np.ndarray]:
         """``mode``'s outputs for embedded rows padded to the bucket of ``length``, in chunks of at
-        most TOKENS_PER_BATCH tokens (one row per chunk for "full")."""
+        most TOKENS_PER_BATCH tokens (one row per chunk for "full"), as BucketedFunction batches."""
         embeds = np.asarray(embeds, dtype=np.float32)
         rows, _, width = embeds.shape
         padded_length = self.bucket(length)
-        chunk = 1 if mode == "full" else max(1, min(rows, TOKENS_PER_BATCH // padded_length))
-        function = self._function(mode, padded_length, chunk, width)
-        one_hot = np.zeros((chunk, len(self.model.labels)), dtype=np.float32)
-        one_hot[:, target] = 1.0
-        mask = np.zeros((chunk, padded_length), dtype=np.int32)
-        mask[:, :length] = 1
+        limit = 1 if mode == "full" else BucketedFunction.rows_per_batch(padded_length, rows)
         pieces: list[tuple[np.ndarray, ...]] = []
-        for start in range(0, rows, chunk):
-            batch = np.zeros((chunk, padded_length, width), dtype=np.float32)
-            part = embeds[start : start + chunk]
+        for start in range(0, rows, limit):
+            part = embeds[start : start + limit]
+            size = BucketedFunction.padded_rows(len(part), limit)
+            batch = np.zeros((size, padded_length, width), dtype=np.float32)
             batch[: len(part), :length] = part
             batch[len(part) :, :length] = part[-1]  # filler rows repeat the last one and are dropped
-            outputs = function(batch, mask, one_hot)
+            one_hot = np.zeros((size, len(self.model.labels)), dtype=np.float32)
+            one_hot[:, target] = 1.0
+            mask = np.zeros((size, padded_length), dtype=np.int32)
+            mask[:, :length] = 1
+            outputs = self._function(mode, padded_length, size, width)(batch, mask, one_hot)
             pieces.append(tuple(np.asarray(o)[: len(part)] for o in outputs))
         return [np.concatenate(column) for column in zip(*pieces)]
 
