@@ -49,6 +49,16 @@ def retrain_remedy(model_id: str) -> str:
     return f"run `python -m models train {model_id}` to recreate it"
 
 
+def first_line(exc: Exception) -> str:
+    """An exception as one line for the user: its type and the first line of its message.
+
+    Keras explains a weights file that does not fit the model over many lines, down to the
+    variables' values; an error shown on the page stays one line.
+    """
+    lines = str(exc).strip().splitlines()
+    return f"{exc.__class__.__name__}: {lines[0].rstrip(':')}" if lines else exc.__class__.__name__
+
+
 def load_weights(model, path: Path, remedy: str) -> None:
     """Load a Keras weights file into ``model``, raising AssetError naming the file if it fails."""
     path = Path(path)
@@ -57,7 +67,7 @@ def load_weights(model, path: Path, remedy: str) -> None:
     try:
         model.load_weights(path)
     except Exception as exc:  # h5py/keras raise many types for truncated or foreign files
-        raise AssetError(path, f"could not be loaded ({exc.__class__.__name__}: {exc})", remedy) from None
+        raise AssetError(path, f"could not be loaded ({first_line(exc)})", remedy) from None
 
 
 def check_text(text: object) -> str:
