@@ -1,0 +1,289 @@
+"""Faults stay local: a damaged model says what is wrong in its own panel, and everything else works.
+
+The checkout is copied to a temporary folder and one file of one model is damaged at a time
+(missing, truncated, corrupt, or another model's weights in its place); the copy's pages are
+opened with Streamlit's AppTest in one separate process (tests/helpers/fault_pages.py), where
+the copy's own ``models`` package, and so its own ``assets``, are imported. Each damaged model is shown side by side with a healthy one,
+in either panel; every view and the lesson are opened with a damaged model beside a healthy
+one. ``hf:`` checkpoints that cannot be used fail the same way.
+
+Nothing reads ``metrics.json``, ``training.json`` or ``faithfulness.json`` while the app runs
+(``grep -rn`` for each name: only ``python -m models evaluate --write-metrics``, ``train`` and
+``faithfulness --write`` write them, and tests read them), so damaging them must change nothing
+on the page; that metrics.json is written atomically is checked on the CLI. Every other file in
+an asset folder is taken to be read by the app, so a new file is covered (or must be listed here).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from models.base import ASSETS_DIR, REPO_ROOT
+from models.data import SHARED_DIR
+from models.registry import ALLOW_HF_ENV, REGISTRY
+
+pytestmark = pytest.mark.slow
+
+COPIED = ("app.py", "models", "views", "viz", "assets", "locales", ".streamlit")
+DRIVER = Path(__file__).parent / "helpers" / "fault_pages.py"
+INTERRUPT = Path(__file__).parent / "helpers" / "interrupt.py"
+PYTHON = sys.executable
+# Read by no part of the app at run time (see the module docstring).
+NOT_READ_BY_THE_APP = {"metrics.json", "training.json", "faithfulness.json"}
+KINDS = ("missing", "truncated", "corrupt")
+HEALTHY_BESIDE = {model_id: [other for other in REGISTRY if other != model_id] for model_id in REGISTRY}
+
+
+def asset_files(model_id: str) -> list[str]:
+    return sorted(path.name for path in (ASSETS_DIR / model_id).iterdir() if path.is_file())
+
+
+def foreign_weights(model_id: str, name: str) -> str | None:
+    """Another model's file of the same name (a Keras weights file of another graph), if there is one."""
+    others = [other for other in REGISTRY if other != model_id and (ASSETS_DIR / other / name).is_file()]
+    return f"assets/{others[0]}/{name}" if name.endswith(".weights.h5") and others else None
+
+
+def damage_cases() -> list[tuple[str, str, str]]:
+    cases = []
+    for model_id in REGISTRY:
+        for name in asset_files(model_id):
+            kinds = ("missing", "corrupt") if name in NOT_READ_BY_THE_APP else KINDS
+            cases += [(model_id, name, kind) for kind in kinds]
+            if foreign_weights(model_id, name):
+                cases.append((model_id, name, "foreign"))
+    return cases
+
+
+DAMAGE = damage_cases()
+HF_FAILURES = ("missing folder", "no classification head", "unsupported architecture", "hub name while offline")
+
+
+def text_for(index: int) -> str:
+    # A different text per scenario: no prediction cached by an earlier page can stand in.
+    return f"Stocks rally as oil prices fall, report {index}"
+
+
+def weights_file(model_id: str) -> str:
+    return next(name for name in asset_files(model_id) if name.endswith((".weights.h5", ".npz")))
+
+
+def copy_checkout(folder: Path) -> Path:
+    ignore = shutil.ignore_patterns("__pycache__")
+    for name in COPIED:
+        source = REPO_ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, folder / name, ignore=ignore)
+        elif source.exists():
+            shutil.copy2(source, folder / name)
+    return folder
+
+
+def make_hf_folders(folder: Path) -> dict[str, str]:
+    """The hf: model id of each checkpoint failure."""
+    from tests.helpers.checkpoints import make_checkpoint
+
+    headless = make_checkpoint(folder / "encoder-only", head=False)
+    gpt2 = folder / "gpt2"
+    gpt2.mkdir()
+    (gpt2 / "config.json").write_text(json.dumps({"model_type": "gpt2", "architectures": ["GPT2ForSequenceClassification"]}))
+    return {
+        "missing folder": f"hf:{folder / 'no-such-folder'}",
+        "no classification head": f"hf:{headless}",
+        "unsupported architecture": f"hf:{gpt2}",
+        "hub name while offline": "hf:someone/some-model",
+    }
+
+
+def plan(hf_ids: dict[str, str]) -> list[dict]:
+    from views import VIEWS
+    from views.lesson_steps import STEPS
+
+    scenarios = []
+    for index, (model_id, name, kind) in enumerate(DAMAGE):
+        others = HEALTHY_BESIDE[model_id]
+        text = text_for(index)
+        pages = [
+            {"query": {"model": model_id, "compare": others[index % len(others)], "text": text}},
+            {"query": {"model": others[(index + 1) % len(others)], "compare": model_id, "text": text}},
+        ]
+        damage = {"path": f"assets/{model_id}/{name}", "kind": kind, "source": foreign_weights(model_id, name) if kind == "foreign" else None}
+        scenarios.append({"key": f"{model_id}/{name}/{kind}", "damage": damage, "evict": [model_id], "pages": pages})
+    for model_id in REGISTRY:
+        # Every view of a healthy model (the six-layer one shows them all) beside the damaged one,
+        # and the lesson: a step of the damaged model, then one of another model, revealed.
+        healthy = "minilm-agnews" if model_id != "minilm-agnews" else "keras-transformer"
+        text = f"Oil prices climb to a record high, report {model_id}"
+        pages = [{"query": {"model": healthy, "compare": model_id, "view": view.KEY, "text": text}, "reveal": view.KEY == "lesson"} for view in VIEWS]
+        own = next(number for number, step in enumerate(STEPS, start=1) if step.model == model_id)
+        other = next(number for number, step in enumerate(STEPS, start=1) if step.model != model_id)
+        pages += [{"query": {"view": "lesson", "step": str(own)}}, {"query": {"view": "lesson", "step": str(other)}, "reveal": True}]
+        damaged = {"path": f"assets/{model_id}/{weights_file(model_id)}", "kind": "truncated"}
+        scenarios.append({"key": f"views/{model_id}", "damage": damaged, "evict": [model_id], "pages": pages})
+    for failure, model_id in hf_ids.items():
+        pages = [{"query": {"model": model_id, "compare": "keras-transformer", "text": text_for(len(scenarios))}}]
+        scenarios.append({"key": f"hf/{failure}", "damage": None, "evict": [], "pages": pages})
+    return scenarios
+
+
+@pytest.fixture(scope="module")
+def copy(tmp_path_factory) -> Path:
+    return copy_checkout(tmp_path_factory.mktemp("checkout"))
+
+
+@pytest.fixture(scope="module")
+def results(copy: Path, tmp_path_factory) -> dict[str, list[dict]]:
+    """Every scenario's pages, opened by one driver process on the copy."""
+    work = tmp_path_factory.mktemp("faults")
+    scenarios = plan(make_hf_folders(work))
+    plan_file, out = work / "plan.json", work / "results.json"
+    plan_file.write_text(json.dumps({"app": str(copy / "app.py"), "out": str(out), "scenarios": scenarios}))
+    env = {**os.environ, "PYTHONPATH": str(copy), ALLOW_HF_ENV: "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    run = subprocess.run([PYTHON, str(DRIVER), str(plan_file)], cwd=copy, env=env, capture_output=True, text=True, timeout=1200)
+    assert run.returncode == 0, run.stderr[-3000:]
+    found = json.loads(out.read_text())
+    return {scenario["key"]: result["pages"] for scenario, result in zip(scenarios, found)}
+
+
+def assert_one_line_error(panel: dict, *needles: str) -> None:
+    assert len(panel["errors"]) == 1, panel
+    message = panel["errors"][0]
+    assert "\n" not in message.strip(), message
+    for needle in needles:
+        assert needle in message, message
+    assert not panel["answered"]
+
+
+def assert_working(panel: dict) -> None:
+    assert panel["errors"] == [], panel
+    assert panel["answered"] and panel["charts"] >= 1, panel
+
+
+@pytest.mark.parametrize(("model_id", "name", "kind"), DAMAGE, ids=[f"{m}/{n}/{k}" for m, n, k in DAMAGE])
+def test_a_damaged_file_is_named_in_its_own_panel_and_the_other_panel_works(results, model_id, name, kind):
+    first, second = results[f"{model_id}/{name}/{kind}"]
+    for page in (first, second):
+        assert page["exceptions"] == [], page
+        assert len(page["panels"]) == 2, page
+    (damaged, beside), (healthy, damaged_second) = first["panels"], second["panels"]
+    assert_working(beside)
+    assert_working(healthy)
+    if name in NOT_READ_BY_THE_APP:
+        assert_working(damaged)
+        assert_working(damaged_second)
+        return
+    remedy = f"python -m models train {model_id}"
+    assert_one_line_error(damaged, f"assets/{model_id}/{name}", remedy)
+    assert_one_line_error(damaged_second, f"assets/{model_id}/{name}", remedy)
+
+
+@pytest.mark.parametrize("model_id", list(REGISTRY))
+def test_every_view_and_the_lesson_work_beside_a_damaged_model(results, model_id):
+    from views import VIEWS
+
+    pages = results[f"views/{model_id}"]
+    broken = f"assets/{model_id}/{weights_file(model_id)}"
+    for view, page in zip(VIEWS, pages):
+        assert page["exceptions"] == [], (view.KEY, page)
+        healthy, damaged = page["panels"]
+        assert healthy["errors"] == [], (view.KEY, healthy)
+        # The view draws, or says why it does not apply to this model.
+        assert healthy["answered"] and (healthy["charts"] >= 2 or healthy["infos"]), (view.KEY, healthy)
+        assert_one_line_error(damaged, broken)
+    own_step, other_step = pages[len(VIEWS) :]
+    for page in (own_step, other_step):
+        assert page["exceptions"] == [], page
+    assert_one_line_error(own_step["panels"][0], broken)
+    assert_working(other_step["panels"][0])
+
+
+@pytest.mark.parametrize("failure", HF_FAILURES)
+def test_an_unusable_hf_checkpoint_fails_in_its_panel_only(results, failure):
+    (page,) = results[f"hf/{failure}"]
+    assert page["exceptions"] == [], page
+    checkpoint, healthy = page["panels"]
+    assert_one_line_error(checkpoint)
+    assert_working(healthy)
+
+
+def frozen(process: subprocess.Popen, timeout: float) -> bool:
+    """Wait until ``process`` has stopped itself (SIGSTOP) or exited; True if it stopped."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return False
+        if psutil.Process(process.pid).status() == psutil.STATUS_STOPPED:
+            return True
+        time.sleep(0.05)
+    raise AssertionError(f"{process.args} neither stopped nor exited within {timeout:.0f} s")
+
+
+def test_evaluate_writes_metrics_atomically(copy: Path):
+    """Killed with the new metrics complete but not yet renamed, the old file is intact; a full run replaces it."""
+    metrics = copy / "assets" / "bahdanau-dates" / "metrics.json"
+    old = metrics.read_bytes()
+    env = {**os.environ, "PYTHONPATH": str(copy), "AG_NEWS_DIR": str(SHARED_DIR), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = ["evaluate", "--model", "bahdanau-dates", "--write-metrics"]
+    process = subprocess.Popen([PYTHON, str(INTERRUPT), "before:metrics.json", *command], cwd=copy, env=env, stderr=subprocess.PIPE)
+    try:
+        assert frozen(process, timeout=300), process.stderr.read().decode()[-2000:]
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+    assert metrics.read_bytes() == old
+    leftovers = [path for path in metrics.parent.iterdir() if path.name.startswith(".tmp-")]
+    # The killed run's finished temporary file stays behind under a name no loader reads.
+    assert [path.name.endswith("-metrics.json") for path in leftovers] == [True]
+    for path in leftovers:
+        path.unlink()
+
+    finished = subprocess.run([PYTHON, "-m", "models", *command], cwd=copy, env=env, capture_output=True, text=True, timeout=600)
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    written = json.loads(metrics.read_text())
+    assert written["model"] == "bahdanau-dates" and 0.0 <= written["accuracy"] <= 1.0 and written["n"] == json.loads(old)["n"]
+    assert not [path for path in metrics.parent.iterdir() if path.name.startswith(".tmp-")]
+
+
+def test_a_model_loads_while_other_sessions_finish_their_runs():
+    """Streamlit clears Keras' global state after every script run (script_runner._clean_problem_modules).
+
+    On a shared server, models are loaded by the background warm-up or a student's first page
+    while other sessions' runs end; each load must still succeed.
+    """
+    import threading
+
+    from streamlit.runtime.scriptrunner.script_runner import _clean_problem_modules
+
+    import views.compute  # noqa: F401 - the app imports it before any model is loaded
+    from models import registry
+
+    finished = threading.Event()
+
+    def other_sessions() -> None:
+        # 30 students: some session's run ends every few milliseconds.
+        while not finished.wait(0.005):
+            _clean_problem_modules()
+
+    runs = threading.Thread(target=other_sessions, daemon=True)
+    runs.start()
+    failures = {}
+    try:
+        for model_id in REGISTRY:
+            try:
+                registry.load(model_id)
+            except Exception as exc:
+                failures[model_id] = f"{exc.__class__.__name__}: {str(exc).splitlines()[0]}"
+    finally:
+        finished.set()
+        runs.join(timeout=30)
+    assert failures == {}

@@ -1,0 +1,104 @@
+"""Training writes atomically: a run killed at any moment leaves a model that loads and predicts.
+
+``python -m models train keras-transformer --limit 400 --epochs 3 --out DIR`` runs on a copy of
+the shipped assets and is killed (SIGKILL) while it trains, and right after each of its files is
+renamed into place (tests/helpers/interrupt.py freezes it there: the moments between two
+renames are far too short to hit by polling). The folder must then load and predict, and hold
+nothing a later load would read by mistake.
+
+The files are written one by one, each atomically: the weights, then the vocabulary, then the
+config. A 400-row run has a smaller vocabulary than the shipped one, so a run killed between the
+weights and the vocabulary leaves new weights beside the old vocabulary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from models.base import ASSETS_DIR, REPO_ROOT, LensError
+
+pytestmark = pytest.mark.slow
+
+MODEL = "keras-transformer"
+INTERRUPT = Path(__file__).parent / "helpers" / "interrupt.py"
+TRAIN = ["train", MODEL, "--limit", "400", "--epochs", "3"]
+ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "HF_HUB_OFFLINE": "1"}
+TEXTS = ("Federer beats Nadal to reach the Wimbledon final", "Oil prices climb to a record high")
+# The order in which training renames its files into place (models/word_classifier.py, models/__main__.py).
+WRITTEN = ("weights.weights.h5", "vocab.json", "config.json", "training.json")
+
+
+def fingerprint(folder: Path) -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir()) if path.is_file()}
+
+
+def assets_copy(tmp_path: Path) -> Path:
+    folder = tmp_path / MODEL
+    shutil.copytree(ASSETS_DIR / MODEL, folder)
+    return folder
+
+
+def kill(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=30)
+
+
+def assert_loads_and_predicts(folder: Path) -> None:
+    from models import registry
+
+    try:
+        model = registry.load(MODEL, folder)
+    except LensError as error:
+        pytest.fail(f"the folder a killed training run left does not load: {error}")
+    for prediction in model.predict_batch(list(TEXTS)):
+        assert prediction.predicted_label in prediction.labels
+    # Only the files a load reads, and temporary files under names no load reads.
+    assert {path.name for path in folder.iterdir() if not path.name.startswith(".tmp-")} == set(fingerprint(ASSETS_DIR / MODEL))
+
+
+def test_a_run_killed_while_training_leaves_the_old_model_untouched(tmp_path):
+    folder = assets_copy(tmp_path)
+    before = fingerprint(folder)
+    process = subprocess.Popen([sys.executable, "-m", "models", *TRAIN, "--out", str(folder)], cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
+    try:
+        # Killed in the middle of the second fit (the refit on every row), the last moment before any file is written.
+        for line in process.stdout:
+            if line.startswith("Refitting"):
+                time.sleep(1.0)
+                break
+        assert process.poll() is None, "training finished before it could be killed"
+    finally:
+        kill(process)
+    assert fingerprint(folder) == before
+    assert_loads_and_predicts(folder)
+
+
+@pytest.mark.parametrize("name", WRITTEN)
+def test_a_run_killed_right_after_a_file_is_replaced_leaves_a_loadable_model(tmp_path, name):
+    folder = assets_copy(tmp_path)
+    before = fingerprint(folder)
+    process = subprocess.Popen(
+        [sys.executable, str(INTERRUPT), f"after:{name}", *TRAIN, "--out", str(folder)], cwd=REPO_ROOT, env=ENV, stdout=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 600
+        while psutil.Process(process.pid).status() != psutil.STATUS_STOPPED:
+            assert process.poll() is None, f"training exited ({process.returncode}) without replacing {name}"
+            assert time.monotonic() < deadline, f"training did not reach {name} in time"
+            time.sleep(0.05)
+    finally:
+        kill(process)
+    after = fingerprint(folder)
+    replaced = WRITTEN[: WRITTEN.index(name) + 1]
+    assert [file for file in WRITTEN if after[file] != before[file]] == list(replaced)
+    assert_loads_and_predicts(folder)
