@@ -262,7 +262,7 @@ def test_a_model_loads_while_other_sessions_finish_their_runs():
     """
     import threading
 
-    from streamlit.runtime.scriptrunner.script_runner import _clean_problem_modules
+    from streamlit.runtime.scriptrunner import script_runner
 
     import views.compute  # noqa: F401 - the app imports it before any model is loaded
     from models import registry
@@ -272,7 +272,8 @@ def test_a_model_loads_while_other_sessions_finish_their_runs():
     def other_sessions() -> None:
         # 30 students: some session's run ends every few milliseconds.
         while not finished.wait(0.005):
-            _clean_problem_modules()
+            # Looked up on each call, as the script runner does, so that the app may replace it.
+            script_runner._clean_problem_modules()
 
     runs = threading.Thread(target=other_sessions, daemon=True)
     runs.start()
