@@ -103,7 +103,7 @@ def show_panel(model_id: str, text: str, view, panel: str = "") -> None:
         st.error(str(error))
         return
     for note in prediction.notes:
-        st.warning(note)
+        st.warning(escape_markdown(note))
     if prediction.dropped_tokens:
         st.warning(
             _("The text is longer than this model reads ({limit} tokens): the last {dropped} tokens were dropped and are not shown.").format(

