@@ -21,9 +21,14 @@ st.set_page_config(page_title="Attention Lens", layout="wide")
 
 
 def switch_model() -> None:
-    """A date model fed a headline (or the reverse) only shows noise: switch examples with it."""
+    """A date model fed a headline (or the reverse) only shows noise: switch examples with it.
+
+    A text the user typed stays when both models are classifiers.
+    """
     kind = state.model_kind(st.session_state.model)
-    if st.session_state.text not in state.EXAMPLES[kind]:
+    other_examples = {text for other, examples in state.EXAMPLES.items() if other != kind for text in examples}
+    text = st.session_state.text
+    if text not in state.EXAMPLES[kind] and (kind == "seq2seq" or text in other_examples):
         st.session_state.text = state.EXAMPLES[kind][0]
     if kind == "seq2seq":
         st.session_state.scheme = "grayscale"

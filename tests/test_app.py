@@ -226,3 +226,13 @@ def test_a_page_run_leaves_the_shared_keras_state_alone(app, monkeypatch):
     assert not app.exception
     assert app.subheader[0].value.startswith("Prediction:")
     assert cleared == []
+
+
+def test_a_typed_text_stays_when_switching_between_classifiers_but_not_to_the_date_model(app):
+    app.text_area(key="text").input("Oil prices climb as the central bank raises rates").run()
+    app.selectbox(key="model").set_value("bahdanau-rnn").run()
+    assert app.text_area(key="text").value == "Oil prices climb as the central bank raises rates"
+    app.selectbox(key="model").set_value("bahdanau-dates").run()
+    assert app.text_area(key="text").value == "Tuesday, 3rd of March 2015"
+    app.selectbox(key="model").set_value("keras-transformer").run()
+    assert app.text_area(key="text").value == app.selectbox(key="example").options[1]

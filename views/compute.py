@@ -14,6 +14,7 @@ asking for a result being computed waits for it instead of computing it again.
 
 from __future__ import annotations
 
+import atexit
 import dataclasses
 import threading
 from collections import OrderedDict
@@ -159,14 +160,27 @@ def load_model(model_id: str) -> AttentionModel:
 WARM_UP_WORDS = (8, 24, 40, 56, 88, 120, 250, 500)
 
 
+_STOP_WARM_UP = threading.Event()
+
+
 def _warm_up() -> None:
     for model_id in models.available():
         try:
+            if _STOP_WARM_UP.is_set():
+                return
             model = _load_model(model_id)
             for words in WARM_UP_WORDS if model.max_tokens > 128 else WARM_UP_WORDS[:1]:
+                if _STOP_WARM_UP.is_set():
+                    return
                 model.predict(" ".join(["news"] * words))
         except LensError:
             continue  # that model's panel will say what is wrong when someone opens it
+
+
+def _finish_warm_up(thread: threading.Thread) -> None:
+    """At interpreter exit: a daemon thread killed inside TensorFlow aborts the process (exit 134)."""
+    _STOP_WARM_UP.set()
+    thread.join(timeout=120)
 
 
 @st.cache_resource(show_spinner=False)
@@ -174,6 +188,7 @@ def start_warm_up() -> threading.Thread:
     """Load every bundled model and trace its common input lengths, once per server, in the background."""
     thread = threading.Thread(target=_warm_up, name="attention-lens-warm-up", daemon=True)
     thread.start()
+    atexit.register(_finish_warm_up, thread)
     return thread
 
 
