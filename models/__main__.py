@@ -1,4 +1,4 @@
-"""Command line: ``python -m models list|predict|evaluate|train|faithfulness``.
+"""Command line: ``python -m models list|predict|evaluate|train|faithfulness|seal``.
 
 Errors meant for the user (bad id, empty text, missing data or assets) print one line on stderr
 and exit with status 2; anything else is a bug and keeps its traceback.
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from models import registry
 from models.base import LensError
-from models.io import atomic_write_json, read_json
+from models.io import CHECKSUMS, atomic_write_json, read_json, seal
 
 VERSIONED_PACKAGES = ("tensorflow-cpu", "keras", "transformers", "numpy")
 
@@ -66,6 +66,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int)
     train.add_argument("--limit", type=int, help="use only the first N training rows")
     train.add_argument("--out", type=Path, help="folder for the trained files (default: assets/ID)")
+
+    seal = commands.add_parser("seal", help="record the SHA-256 of a model's files in checksums.json (training does this itself); only for files you trust")
+    seal.add_argument("model")
+    seal.add_argument("--assets", type=Path, help="the model's folder (default: assets/ID)")
     return parser
 
 
@@ -190,9 +194,21 @@ def _train(args: argparse.Namespace) -> None:
     print(f"saved {args.model} to {out_dir}")
 
 
+def _seal(args: argparse.Namespace) -> None:
+    found = registry.entry(args.model)
+    if not found.ships_assets and not args.assets:
+        raise LensError(f"{args.model} has no asset folder of ours to seal")
+    folder = args.assets or found.asset_dir
+    if not folder.is_dir():
+        raise LensError(f"{folder} is not a folder")
+    for name, digest in seal(folder).items():
+        print(f"{digest}  {name}")
+    print(f"recorded in {folder / CHECKSUMS}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"list": lambda _: _list(), "predict": _predict, "evaluate": _evaluate, "train": _train, "faithfulness": _faithfulness}
+    handlers = {"list": lambda _: _list(), "predict": _predict, "evaluate": _evaluate, "train": _train, "faithfulness": _faithfulness, "seal": _seal}
     try:
         handlers[args.command](args)
     except LensError as exc:

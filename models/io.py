@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -34,19 +35,78 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
 # on the next load); killed after it, the next load finishes the renames: never a mixture.
 PENDING_PREFIX = ".pending-"
 JOURNAL = ".pending-set.json"
+# The SHA-256 of every file of a set, written with the set. HDF5 keeps no checksums of its own:
+# a weights file with flipped bytes in the middle of a tensor still loads, and the model then
+# predicts confidently from garbage. Checking the recorded hashes at load catches that.
+CHECKSUMS = "checksums.json"
+# What the evaluation and faithfulness commands write beside a model's files: reports read by
+# people and tests, never by the app, so they are neither in the set nor in its checksums.
+REPORTS = frozenset({"metrics.json", "training.json", "faithfulness.json"})
+
+
+def sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def atomic_write_files(folder: Path, writers: dict[str, Callable[[Path], None]]) -> None:
     """Replace the files ``writers`` names in ``folder`` all at once, as far as a reader can tell.
 
-    ``writers[name](tmp_path)`` writes one file. Readers call ``recover(folder)`` first.
+    ``writers[name](tmp_path)`` writes one file. Their SHA-256 go into ``checksums.json``, which
+    is part of the same set (entries for other files of the folder are kept). Readers call
+    ``recover(folder)`` first and may then ``verify(folder, ...)``.
     """
     folder = Path(folder)
     recover(folder)
     for name, write in writers.items():
         atomic_write(folder / f"{PENDING_PREFIX}{name}", write)
-    atomic_write_json(folder / JOURNAL, sorted(writers))
+    sums = _recorded_sums(folder) | {name: sha256(folder / f"{PENDING_PREFIX}{name}") for name in writers}
+    atomic_write_json(folder / f"{PENDING_PREFIX}{CHECKSUMS}", sums)
+    atomic_write_json(folder / JOURNAL, sorted([*writers, CHECKSUMS]))
     recover(folder)
+
+
+def _recorded_sums(folder: Path) -> dict[str, str]:
+    """The checksums already recorded in ``folder``, or none if there are none to trust."""
+    try:
+        sums = json.loads((folder / CHECKSUMS).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    return sums if isinstance(sums, dict) else {}
+
+
+def seal(folder: Path) -> dict[str, str]:
+    """Record the SHA-256 of every file in ``folder`` the app reads (all but the reports).
+
+    For files put in place by hand (an asset folder from before checksums, or weights copied from
+    elsewhere): training records them itself. Returns what was written.
+    """
+    folder = Path(folder)
+    recover(folder)
+    names = sorted(path.name for path in folder.iterdir() if path.is_file() and path.name not in REPORTS | {CHECKSUMS} and not path.name.startswith("."))
+    sums = {name: sha256(folder / name) for name in names}
+    atomic_write_json(folder / CHECKSUMS, sums)
+    return sums
+
+
+def verify(folder: Path, remedy: str) -> None:
+    """Raise AssetError naming the first file of ``folder`` whose bytes differ from ``checksums.json``."""
+    from models.base import AssetError
+
+    folder = Path(folder)
+    sums = read_json(folder / CHECKSUMS, remedy)
+    # Plain names only: the file must not point the check at files outside the folder.
+    if not isinstance(sums, dict) or not sums or not all(isinstance(value, str) and Path(name).name == name for name, value in sums.items()):
+        raise AssetError(folder / CHECKSUMS, "is not a JSON object of this folder's file names and their SHA-256 digests", remedy)
+    for name, expected in sorted(sums.items()):
+        path = folder / name
+        if not path.is_file():
+            raise AssetError(path, "is missing", remedy)
+        if sha256(path) != expected:
+            raise AssetError(path, f"is damaged or was replaced: its SHA-256 differs from the one recorded in {CHECKSUMS} when it was written", remedy)
 
 
 def recover(folder: Path) -> None:

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
 
-from models.base import ASSETS_DIR, AttentionModel, LensError, UnknownModelError
-from models.io import recover
+from models.base import ASSETS_DIR, AttentionModel, LensError, UnknownModelError, retrain_remedy
+from models.io import recover, verify
 
 HF_PREFIX = "hf:"
 # Loading arbitrary checkpoints (hf:<repo-or-folder>) is the operator's decision, off unless set.
@@ -118,5 +118,6 @@ def load(model_id: str, asset_dir: Path | None = None) -> AttentionModel:
     folder = asset_dir or found.asset_dir
     if found.ships_assets:
         recover(folder)  # a training run killed while it replaced these files
+        verify(folder, retrain_remedy(model_id))
     with _BUILD_LOCK:
         return found.family().load(model_id, folder)

@@ -10,6 +10,7 @@ import pytest
 
 from models import registry
 from models.__main__ import main
+from models.base import LensError
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -61,6 +62,7 @@ def test_write_metrics_refuses_a_partial_test_set(capsys, tiny_ag_news):
         (("predict", "--model", "keras-transformer", "--ablate", "one:two", "hi there"), "'one:two' is not a head"),
         (("predict", "--model", "bahdanau-rnn", "--ablate", "1:1", "hi there"), "use uniform attention instead"),
         (("faithfulness", "--model", "bahdanau-dates", "--n", "2"), "generates text"),
+        (("seal", "keras-transformer", "--assets", "/nonexistent"), "is not a folder"),
     ],
 )
 def test_user_errors_exit_non_zero_with_one_line_and_no_traceback(args, message):
@@ -101,3 +103,17 @@ def test_faithfulness_table_names_the_method_followed_best(capsys, tiny_ag_news)
     assert main(["faithfulness", "--model", "keras-transformer", "--n", "2", "--data", str(tiny_ag_news)]) == 0
     out = capsys.readouterr().out
     assert "comprehensiveness" in out and "sufficiency" in out and "followed best" in out and "completeness gap median" in out
+
+
+def test_seal_records_a_folders_checksums_so_that_it_loads(capsys, tmp_path):
+    import shutil
+
+    folder = tmp_path / "keras-transformer"
+    shutil.copytree(registry.entry("keras-transformer").asset_dir, folder)
+    (folder / "checksums.json").unlink()
+    with pytest.raises(LensError, match=r"checksums\.json is missing"):
+        registry.load("keras-transformer", folder)
+    assert main(["seal", "keras-transformer", "--assets", str(folder)]) == 0
+    printed = capsys.readouterr().out
+    assert "weights.weights.h5" in printed and "metrics.json" not in printed
+    assert registry.load("keras-transformer", folder).predict("Oil prices climb").predicted_label

@@ -80,21 +80,3 @@ def test_validation_split_is_stratified_disjoint_and_seeded(tiny_ag_news):
 
 def test_limit_keeps_the_first_rows(tiny_ag_news):
     assert load_split("test", tiny_ag_news, limit=5).labels == (0, 1, 2, 3, 0)
-
-
-def test_a_set_of_files_is_replaced_all_or_nothing(tmp_path):
-    from models.io import JOURNAL, PENDING_PREFIX, atomic_write_files, recover
-
-    folder = tmp_path / "model"
-    atomic_write_files(folder, {"a.txt": lambda p: p.write_text("old a"), "b.txt": lambda p: p.write_text("old b")})
-    # Killed before the journal: the new files were never committed and are dropped.
-    (folder / f"{PENDING_PREFIX}a.txt").write_text("new a")
-    recover(folder)
-    assert sorted(p.name for p in folder.iterdir()) == ["a.txt", "b.txt"] and (folder / "a.txt").read_text() == "old a"
-    # Killed after the journal and the first rename: the next reader finishes the set.
-    (folder / "a.txt").write_text("new a")
-    (folder / f"{PENDING_PREFIX}b.txt").write_text("new b")
-    (folder / JOURNAL).write_text('["a.txt", "b.txt"]')
-    recover(folder)
-    assert [(folder / n).read_text() for n in ("a.txt", "b.txt")] == ["new a", "new b"]
-    assert sorted(p.name for p in folder.iterdir()) == ["a.txt", "b.txt"]

@@ -6,7 +6,7 @@ renamed into place (tests/helpers/interrupt.py freezes it there: the moments bet
 renames are far too short to hit by polling). The folder must then load and predict, and hold
 nothing a later load would read by mistake.
 
-Weights, vocabulary and config are written as one set (models.io.atomic_write_files): a
+Weights, vocabulary, config and their checksums are written as one set (models.io.atomic_write_files): a
 400-row run has a smaller vocabulary than the shipped one, so new weights beside the old
 vocabulary would not load. The set is renamed into place after a journal names it; a load first
 finishes a committed set or drops an uncommitted one. training.json follows, on its own.
@@ -36,8 +36,8 @@ TRAIN = ["train", MODEL, "--limit", "400", "--epochs", "3"]
 ENV = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "TF_CPP_MIN_LOG_LEVEL": "2", "HF_HUB_OFFLINE": "1"}
 TEXTS = ("Federer beats Nadal to reach the Wimbledon final", "Oil prices climb to a record high")
 # The order in which training renames its files into place (models.io.atomic_write_files, then models/__main__.py).
-WRITTEN = ("config.json", "vocab.json", "weights.weights.h5", "training.json")
-MODEL_FILES = WRITTEN[:3]
+WRITTEN = ("checksums.json", "config.json", "vocab.json", "weights.weights.h5", "training.json")
+MODEL_FILES = WRITTEN[:4]
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
