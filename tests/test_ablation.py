@@ -244,7 +244,9 @@ def test_hf_checkpoints_ablate_bert_style_families_only(tmp_path, monkeypatch):
         assert np.array_equal(predict_with_heads_off(model, text, frozenset()).probs, model.predict(text).probs)
         heads_off = frozenset({(1, 0), (1, 1)})
         ablated = predict_with_heads_off(model, text, heads_off).probs
-        assert not np.allclose(ablated, model.predict(text).probs, atol=1e-6), family
+        # A tiny random model's heads barely move its output, but with nothing switched off the
+        # call is bit-identical (above), so any difference is the ablation's.
+        assert not np.array_equal(ablated, model.predict(text).probs), family
         if family == "bert":
             np.testing.assert_allclose(ablated, _bert_checkpoint_reference(model, text, heads_off), atol=1e-6)
     for family in ("albert", "distilbert"):

@@ -11,6 +11,7 @@ import pytest
 
 from models import registry
 from models.base import AssetError, InputError
+from models.io import CHECKSUMS, seal
 from models.maths.tokens import WORDPIECE, merge_prediction
 from models.minilm import CONFIG, HEAD
 
@@ -138,9 +139,9 @@ def test_text_the_tokenizer_cannot_read_is_refused(model):
         model.predict("\u200b\u200b")
 
 
-@pytest.mark.parametrize("broken", [HEAD, CONFIG])
+@pytest.mark.parametrize("broken", [HEAD, CONFIG, CHECKSUMS])
 def test_missing_asset_names_file_and_command(tmp_path, broken):
-    for name in (HEAD, CONFIG):
+    for name in (HEAD, CONFIG, CHECKSUMS):
         shutil.copy(ASSET_DIR / name, tmp_path / name)
     (tmp_path / broken).unlink()
     with pytest.raises(AssetError, match=rf"{broken} is missing; run `python -m models train {MODEL_ID}`"):
@@ -148,13 +149,20 @@ def test_missing_asset_names_file_and_command(tmp_path, broken):
 
 
 def test_corrupt_or_mismatched_head_is_an_asset_error(tmp_path):
-    shutil.copy(ASSET_DIR / CONFIG, tmp_path / CONFIG)
+    for name in (CONFIG, CHECKSUMS):
+        shutil.copy(ASSET_DIR / name, tmp_path / name)
     (tmp_path / HEAD).write_bytes(b"not a zip archive")
+    with pytest.raises(AssetError, match=rf"{HEAD} is damaged or was replaced"):
+        registry.load(MODEL_ID, tmp_path)
+    # Files sealed as they are (python -m models seal) pass the checksums: the loader's own checks
+    # still name what is wrong with them.
+    seal(tmp_path)
     with pytest.raises(AssetError, match=rf"{HEAD} could not be loaded"):
         registry.load(MODEL_ID, tmp_path)
     config = json.loads((ASSET_DIR / CONFIG).read_text())
     config["hidden"] = [h + 1 for h in config["hidden"]]
     (tmp_path / CONFIG).write_text(json.dumps(config))
     shutil.copy(ASSET_DIR / HEAD, tmp_path / HEAD)
+    seal(tmp_path)
     with pytest.raises(AssetError, match=rf"{HEAD} does not fit config.json"):
         registry.load(MODEL_ID, tmp_path)

@@ -46,6 +46,7 @@ def make_checkpoint(folder: Path, family: str = "bert", labels: dict = THREE_LAB
     """Save a tiny random TF classifier (or bare encoder) of ``family`` with its tokenizer."""
     import transformers as hf
 
+    hf.set_seed(0)  # the same weights on every run, so that what a test sees does not depend on luck
     label_config = dict(num_labels=len(labels), id2label=labels, label2id={v: k for k, v in labels.items()})
     if family == "roberta":
         tokenizer = _roberta_tokenizer(folder)
