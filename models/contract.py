@@ -20,6 +20,17 @@ class ContractError(ValueError):
     """A model produced a Prediction that breaks the contract (a bug in the model wrapper)."""
 
 
+def _owned(values) -> np.ndarray:
+    """``values`` as a float32 array that holds its own memory.
+
+    A view would keep its whole base alive for as long as the prediction is cached: a padded
+    batch (the Keras transformer pads every text to 128 tokens, 70 times the attention of a short
+    headline) or TensorFlow's output buffer, which TensorFlow's allocator then cannot reuse.
+    """
+    array = np.asarray(values, dtype=np.float32)
+    return array if array.flags.owndata and array.flags.c_contiguous else array.copy()
+
+
 @dataclass(frozen=True)
 class Prediction:
     """What a model says about one input text, with the attention it used to say it.
@@ -62,8 +73,8 @@ class Prediction:
         set_(self, "source_tokens", tuple(self.source_tokens))
         set_(self, "target_tokens", tuple(self.target_tokens))
         set_(self, "notes", tuple(self.notes))
-        set_(self, "probs", np.asarray(self.probs, dtype=np.float32))
-        set_(self, "attentions", np.asarray(self.attentions, dtype=np.float32))
+        set_(self, "probs", _owned(self.probs))
+        set_(self, "attentions", _owned(self.attentions))
         if not self.source_special:
             set_(self, "source_special", (False,) * len(self.source_tokens))
         if not self.target_special:
