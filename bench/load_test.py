@@ -15,8 +15,9 @@ another session's.
 
     python bench/load_test.py --model all --cold                 # four models, first requests load them
     python bench/load_test.py --model minilm-agnews --app-rev 9518db6   # a committed revision
+    python bench/load_test.py --model all --soak --long          # 600-word texts: the memory worst case
 
-writes bench/results/load_<model>.json (soak_<model>.json with --soak, a _cold suffix with --cold).
+writes bench/results/load_<model>.json (soak_<model>.json with --soak; _long and _cold suffixes).
 """
 
 from __future__ import annotations
@@ -85,6 +86,14 @@ HEADLINES = (
     ("Astronomers in {place} spot a comet heading toward Earth", "comet"),
     ("Film festival in {place} opens with premiere of war drama", "festival"),
 )
+# Appended to every headline with --long: about 600 words (no city, no headline's check word), so
+# each classifier reads as many tokens as it can (MiniLM's 512), the worst case for memory.
+ARTICLE = " ".join(
+    [
+        "Officials said on Tuesday that the talks would continue next week while markets waited for news from the government, and the company declined to comment."
+    ]
+    * 24
+)
 MONTHS = "January February March April May June July August September October November December".split()  # noqa: SIM905
 # Names no city and uses no headline's word, so the warm-up page shows what every page shows.
 WARMUP_TEXT = {"classifier": "The committee will meet again next week to discuss the budget", "dates": "Sunday, 4th of July 1776"}
@@ -122,11 +131,12 @@ def date_text(day: dt.date, style: int) -> str:
     return styles[style % len(styles)]
 
 
-def session_texts(model_id: str, session: int, count: int) -> list[PageText]:
+def session_texts(model_id: str, session: int, count: int, long: bool = False) -> list[PageText]:
     """``count`` distinct texts for one session: the first opens the page, the rest are submitted.
 
-    Headlines carry the session's city as their marker. The date model reads dates only, so its
-    marker is the ISO date it should write: each session has its own year.
+    Headlines carry the session's city as their marker, followed by ``ARTICLE`` if ``long``. The
+    date model reads dates only, so its marker is the ISO date it should write: each session has
+    its own year.
     """
     if model_id == "bahdanau-dates":
         days = [dt.date(1950 + session, 1 + index % 12, 1 + (5 * index + session) % 28) for index in range(count)]
@@ -134,7 +144,8 @@ def session_texts(model_id: str, session: int, count: int) -> list[PageText]:
     if count > len(HEADLINES):
         raise SystemExit(f"at most {len(HEADLINES) - 1} texts per session (there are {len(HEADLINES)} headlines)")
     city = CITIES[session]
-    return [PageText(headline.format(place=city.capitalize()), city, check) for headline, check in HEADLINES[:count]]
+    body = f". {ARTICLE}" if long else ""
+    return [PageText(headline.format(place=city.capitalize()) + body, city, check) for headline, check in HEADLINES[:count]]
 
 
 def word_pattern(words: list[str]) -> re.Pattern[bytes]:
@@ -418,9 +429,17 @@ def latency_summary(seconds: list[float]) -> dict:
 
 
 async def load_test(
-    server: StreamlitServer, sampler: RssSampler, model_ids: list[str], texts: int, timeout: float, deadline: float, cold: bool, settle_limit: float
+    server: StreamlitServer,
+    sampler: RssSampler,
+    model_ids: list[str],
+    texts: int,
+    timeout: float,
+    deadline: float,
+    cold: bool,
+    settle_limit: float,
+    long: bool = False,
 ) -> dict:
-    reports = [SessionReport(index, model_id, session_texts(model_id, index, texts + 1)) for index, model_id in enumerate(model_ids)]
+    reports = [SessionReport(index, model_id, session_texts(model_id, index, texts + 1, long)) for index, model_id in enumerate(model_ids)]
     pattern = word_pattern([word for report in reports for text in report.texts for word in (text.marker, text.check)])
     warmups = {}
     for model_id in () if cold else dict.fromkeys(model_ids):
@@ -515,6 +534,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--sessions", type=int, help="concurrent sessions (default 30)")
     parser.add_argument("--texts", type=int, help="texts each session submits after opening the page (default 3; 20 with --soak)")
     parser.add_argument("--soak", action="store_true", help="30 sessions x 20 texts, server memory sampled throughout")
+    parser.add_argument("--long", action="store_true", help="each headline followed by a 600-word article: every classifier reads its longest input")
     parser.add_argument("--port", type=int, default=8611)
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds one page run may take")
     parser.add_argument("--deadline", type=float, default=3600.0, help="seconds the whole load may take")
@@ -530,7 +550,7 @@ def main(argv: list[str] | None = None) -> dict:
     if not 1 <= sessions <= len(CITIES):
         parser.error(f"--sessions must be between 1 and {len(CITIES)}")
     model_ids = [MODELS[index % len(MODELS)] if args.model == "all" else args.model for index in range(sessions)]
-    out = args.out or RESULTS / f"{'soak' if args.soak else 'load'}_{args.model}{'_cold' if args.cold else ''}.json"
+    out = args.out or RESULTS / f"{'soak' if args.soak else 'load'}_{args.model}{'_long' if args.long else ''}{'_cold' if args.cold else ''}.json"
 
     load_before = round(os.getloadavg()[0], 2)
     with app_tree(args.app_rev) as (app_dir, app):
@@ -542,7 +562,7 @@ def main(argv: list[str] | None = None) -> dict:
             raise SystemExit(str(exc)) from None
         sampler = RssSampler(server.pid).start()
         try:
-            figures = asyncio.run(load_test(server, sampler, model_ids, texts, args.timeout, args.deadline, args.cold, args.settle))
+            figures = asyncio.run(load_test(server, sampler, model_ids, texts, args.timeout, args.deadline, args.cold, args.settle, args.long))
         finally:
             sampler.stop()
             server.stop()
@@ -551,6 +571,7 @@ def main(argv: list[str] | None = None) -> dict:
         "app": app,
         "mode": "soak" if args.soak else "load",
         "cold": args.cold,
+        "long": args.long,
         "sessions": sessions,
         "texts": texts,
         "runs_planned": sessions * (texts + 1),

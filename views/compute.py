@@ -15,10 +15,13 @@ asking for a result being computed waits for it instead of computing it again.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import ctypes
 import dataclasses
+import os
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 import numpy as np
@@ -30,7 +33,29 @@ from models.contract import Prediction
 from models.maths.tokens import merge_prediction
 from views.i18n import _
 
-CACHE_BYTES = 512 * 2**20  # with four models loaded (about 700 MB) the server stays under 1.5 GB
+# With the four models loaded the server holds about 1.15 GB; see README "Memory" for what a
+# full cache of 512-token predictions adds. Operators on a smaller machine can lower it.
+CACHE_BYTES = int(os.environ.get("ATTENTION_LENS_CACHE_MB", "512")) * 2**20
+# glibc's mallopt parameter number for the most arenas it may create (malloc.h).
+M_ARENA_MAX = -8
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Let glibc keep at most ``arenas`` heaps instead of eight per core.
+
+    Each page run is a new thread, and glibc gives threads that allocate at the same moment
+    their own heap, which keeps what they free: 30 sessions sending 512-token texts to MiniLM left
+    the server about 300 MB larger than with two arenas (bench/load_test.py --long, both ways),
+    at the same speed. Setting MALLOC_ARENA_MAX=2 before starting does the same.
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return  # not glibc (macOS, musl): its allocator needs no such limit
+    libc.mallopt(M_ARENA_MAX, arenas)
+
+
+limit_malloc_arenas()
 
 
 def _keep_keras_state() -> None:
@@ -81,11 +106,42 @@ def freeze(value: Any) -> Any:
     return value
 
 
-class SharedCache:
-    """A thread-safe LRU bounded by bytes, computing each key once even when asked concurrently."""
+class WorkGate:
+    """At most ``slots`` computations at a time in the whole process; nested ones in a thread pass.
 
-    def __init__(self, max_bytes: int):
+    Thirty sessions submitting at once would otherwise run thirty model passes side by side, each
+    holding its intermediate tensors (about 150 MB for MiniLM at 512 tokens): memory grows with
+    the class, not with the cores, and two cores finish them no sooner.
+    """
+
+    def __init__(self, slots: int):
+        self._slots = threading.BoundedSemaphore(slots)
+        self._held = threading.local()
+
+    @contextlib.contextmanager
+    def __call__(self) -> Iterator[None]:
+        if getattr(self._held, "active", False):
+            yield
+            return
+        with self._slots:
+            self._held.active = True
+            try:
+                yield
+            finally:
+                self._held.active = False
+
+
+class SharedCache:
+    """A thread-safe LRU bounded by bytes, computing each key once even when asked concurrently.
+
+    A computation first takes a slot of the process's ``WorkGate``, then the key's own lock: every
+    thread that holds a key's lock also holds (or runs inside) a slot, so waiting for a key
+    computed elsewhere cannot wait for ever.
+    """
+
+    def __init__(self, max_bytes: int, slots: int = 2):
         self.max_bytes = max_bytes
+        self.gate = WorkGate(slots)
         self._values: OrderedDict[Hashable, tuple[Any, int]] = OrderedDict()
         self._bytes = 0
         self._lock = threading.Lock()
@@ -105,19 +161,20 @@ class SharedCache:
         found, value = self._lookup(key)
         if found:
             return value
-        with self._lock:
-            pending = self._pending.setdefault(key, threading.Lock())
-        with pending:
-            found, value = self._lookup(key)
-            if found:
+        with self.gate():
+            with self._lock:
+                pending = self._pending.setdefault(key, threading.Lock())
+            with pending:
+                found, value = self._lookup(key)
+                if found:
+                    return value
+                try:
+                    value = freeze(compute())
+                finally:
+                    with self._lock:
+                        self._pending.pop(key, None)
+                self._store(key, value)
                 return value
-            try:
-                value = freeze(compute())
-            finally:
-                with self._lock:
-                    self._pending.pop(key, None)
-            self._store(key, value)
-            return value
 
     def _store(self, key: Hashable, value: Any) -> None:
         size = nbytes(value)
