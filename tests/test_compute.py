@@ -6,9 +6,10 @@ import threading
 import time
 
 import numpy as np
+import pytest
 
 from models.contract import Prediction
-from views.compute import SharedCache, WorkGate, nbytes
+from views.compute import CACHE_MB_ENV, SharedCache, WorkGate, cache_bytes, nbytes
 
 
 def test_at_most_slots_computations_run_at_once_and_nested_ones_pass():
@@ -85,3 +86,19 @@ def test_the_cache_is_bounded_by_bytes_and_drops_the_least_recently_used():
     assert cache.size_bytes == 3 * 800
     assert isinstance(cache.get("a", lambda: "recomputed"), np.ndarray)
     assert cache.get("b", lambda: "recomputed") == "recomputed"
+
+
+@pytest.mark.parametrize(("value", "expected"), [(None, 512 * 2**20), ("128", 128 * 2**20), (" 64 ", 64 * 2**20)])
+def test_the_operator_sets_the_cache_size_in_megabytes(monkeypatch, value, expected):
+    if value is None:
+        monkeypatch.delenv(CACHE_MB_ENV, raising=False)
+    else:
+        monkeypatch.setenv(CACHE_MB_ENV, value)
+    assert cache_bytes() == expected
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "1.5", "lots", ""])
+def test_a_bad_cache_size_is_refused_with_the_variable_named(monkeypatch, value):
+    monkeypatch.setenv(CACHE_MB_ENV, value)
+    with pytest.raises(ValueError, match=CACHE_MB_ENV):
+        cache_bytes()

@@ -35,7 +35,16 @@ from views.i18n import _
 
 # With the four models loaded the server holds about 1.15 GB; see README "Memory" for what a
 # full cache of 512-token predictions adds. Operators on a smaller machine can lower it.
-CACHE_BYTES = int(os.environ.get("ATTENTION_LENS_CACHE_MB", "512")) * 2**20
+CACHE_MB_ENV = "ATTENTION_LENS_CACHE_MB"
+
+
+def cache_bytes() -> int:
+    value = os.environ.get(CACHE_MB_ENV, "512").strip()
+    if not value.isdigit() or int(value) < 1:
+        raise ValueError(f"{CACHE_MB_ENV} must be a whole number of megabytes, at least 1; it is {value!r}")
+    return int(value) * 2**20
+
+
 # glibc's mallopt parameter number for the most arenas it may create (malloc.h).
 M_ARENA_MAX = -8
 
@@ -198,7 +207,7 @@ class SharedCache:
 
 @st.cache_resource(show_spinner=False)
 def shared_cache() -> SharedCache:
-    return SharedCache(CACHE_BYTES)
+    return SharedCache(cache_bytes())
 
 
 @st.cache_resource(show_spinner=False)
