@@ -68,9 +68,11 @@ bench: install chromium
 locales: install
 	$(PY) -m locales.extract
 
-# Memory over a long classroom session: 30 sessions x 20 texts, server RSS sampled throughout.
+# Memory over a long classroom session: 30 sessions x 20 texts, server RSS sampled throughout;
+# then the same with every text 600 words long (each classifier reads its longest input).
 soak: install
 	$(PY) bench/load_test.py --model all --soak
+	$(PY) bench/load_test.py --model all --soak --long
 
 # README pictures, taken in Debian's headless Chromium through Playwright's Python driver.
 screenshots: install chromium
