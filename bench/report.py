@@ -92,21 +92,22 @@ def load_table(results: list[dict]) -> str:
 
 def soak_table(results: list[dict]) -> str:
     rows = []
-    for result in sorted(results, key=model_key):
+    for result in sorted(results, key=lambda result: (model_key(result), result.get("long", False))):
         memory = result.get("rss_mb", {})
         rows.append(
             [
-                f"`{result['model']}`",
+                f"`{result['model']}`" + (", 600-word texts" if result.get("long") else ""),
                 f"{result['sessions']} × {result['texts']}",
                 f"{result['runs_per_second']:.2f}",
                 seconds(result.get("p95_s")),
                 " / ".join(megabytes(memory.get(point)) for point in ("start", "middle", "end", "after_close")),
+                megabytes(result.get("peak_rss_mb")),
                 str(result["tracebacks"]),
                 str(result["leaks"]),
                 provenance(result),
             ]
         )
-    header = ["model", "sessions × texts", "page runs/s", "p95", "server RSS start / middle / end / after close", "tracebacks", "leaks", "measured"]
+    header = ["model", "sessions × texts", "page runs/s", "p95", "server RSS start / middle / end / after close", "peak", "tracebacks", "leaks", "measured"]
     return table(header, rows)
 
 
