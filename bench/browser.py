@@ -34,8 +34,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.load_test import CITIES, HEADLINES, date_text, percentile
-from bench.server import RssSampler, ServerError, StreamlitServer, app_tree, wait_until_idle
-from models.__main__ import package_versions
+from bench.server import RssSampler, ServerError, StreamlitServer, app_tree, load_average, machine, wait_until_idle
 from models.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "browser.json"
@@ -187,7 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     timeout_ms = args.timeout * 1000
-    load_before = round(os.getloadavg()[0], 2)
+    load_before = load_average()
 
     with app_tree(args.app_rev) as (app_dir, app), sync_playwright() as playwright:
         browser = launch(playwright)
@@ -214,10 +213,8 @@ def main(argv: list[str] | None = None) -> dict:
         "cold_start": cold,
         "peak_rss_mb_models_loaded": {"models": args.models, "mb": sampler.peak_mb},
         "chromium": chromium,
-        "cpus": os.cpu_count(),
-        "load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
         "timestamp": dt.datetime.now().isoformat(timespec="seconds"),
-        "versions": package_versions(),
+        **machine(load_before),
     }
     atomic_write_json(args.out, result)
     for model_id, figures in submit.items():

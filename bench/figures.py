@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from models.__main__ import package_versions
+from bench.server import machine
 from models.io import atomic_write_json
 from models.maths.flow import attention_flow
 from models.maths.head_stats import STATISTICS, head_statistics
@@ -240,9 +239,7 @@ def main(argv: list[str] | None = None) -> dict:
         "bytes_are": "len(plotly.io.to_json(figure, validate=False)), what st.plotly_chart sends; MB = 2**20 bytes",
         "timestamp": dt.datetime.now().isoformat(timespec="seconds"),
         "app": git_state(),
-        "cpus": os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 2),
-        "versions": package_versions(),
+        **machine(),
     }
     atomic_write_json(RESULTS, report)
     print(f"wrote {RESULTS}")

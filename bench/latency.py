@@ -8,7 +8,6 @@ across models; each length is warmed up first, so compilation is not counted.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import statistics
 import sys
 import time
@@ -17,8 +16,8 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from bench.server import machine
 from models import registry
-from models.__main__ import package_versions
 from models.base import AttentionModel, LensError
 from models.io import atomic_write_json
 
@@ -69,9 +68,7 @@ def main(repeats: int = 20) -> dict:
     report = {
         "results": results,
         "measured": dt.datetime.now().isoformat(timespec="seconds"),
-        "cpus": os.cpu_count(),
-        "load_average_1min": round(os.getloadavg()[0], 2),
-        "versions": package_versions(),
+        **machine(),
     }
     atomic_write_json(RESULTS, report)
     print(f"wrote {RESULTS}")

@@ -27,7 +27,6 @@ import asyncio
 import collections
 import datetime as dt
 import math
-import os
 import re
 import statistics
 import sys
@@ -45,8 +44,7 @@ from streamlit.proto.WidgetStates_pb2 import WidgetState
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.server import RssSampler, ServerError, StreamlitServer, app_tree, tree_cpu_seconds, wait_until_idle
-from models.__main__ import package_versions
+from bench.server import RssSampler, ServerError, StreamlitServer, app_tree, load_average, machine, tree_cpu_seconds, wait_until_idle
 from models.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -557,7 +555,7 @@ def main(argv: list[str] | None = None) -> dict:
     model_ids = [MODELS[index % len(MODELS)] if args.model == "all" else args.model for index in range(sessions)]
     out = args.out or RESULTS / f"{'soak' if args.soak else 'load'}_{args.model}{'_long' if args.long else ''}{'_cold' if args.cold else ''}.json"
 
-    load_before = round(os.getloadavg()[0], 2)
+    load_before = load_average()
     with app_tree(args.app_rev) as (app_dir, app):
         server = StreamlitServer(args.port, app_dir=app_dir)
         print(f"[load] serving {app_dir} ({app['commit'][:10]}): {' '.join(server.command())}", file=sys.stderr, flush=True)
@@ -584,11 +582,8 @@ def main(argv: list[str] | None = None) -> dict:
         "peak_rss_mb": sampler.peak_mb,
         "rss_series_mb": sampler.series,
         "server_log_tracebacks": dict(collections.Counter(server.log_tracebacks()).most_common(10)),
-        "cpus": os.cpu_count(),
-        # Other work on the machine slows every page: the load average says how much there was.
-        "load_average_1min": {"before": load_before, "after": round(os.getloadavg()[0], 2)},
         "timestamp": dt.datetime.now().isoformat(timespec="seconds"),
-        "versions": package_versions(),
+        **machine(load_before),
     }
     atomic_write_json(out, result)
     print(

@@ -36,6 +36,23 @@ class ServerError(RuntimeError):
     """The server could not be started or answered badly; the message says why in one line."""
 
 
+def load_average() -> float:
+    return round(os.getloadavg()[0], 2)
+
+
+def machine(load_before: float | None = None) -> dict:
+    """Where a result was measured: cores, package versions and the 1-minute load average (before
+    and after, for a run long enough to change it); other work on the machine slows every figure."""
+    from models.__main__ import package_versions
+
+    now = load_average()
+    return {
+        "cpus": os.cpu_count(),
+        "load_average_1min": now if load_before is None else {"before": load_before, "after": now},
+        "versions": package_versions(),
+    }
+
+
 def port_is_free(port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         # As the server itself does: connections of a previous run lingering in TIME_WAIT do not count.
