@@ -52,11 +52,13 @@ chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 # Speed, size and load against the real server, written to bench/results/*.json and printed as
-# the README's tables: predict() latency, figure build/serialise/bytes at 16-512 tokens, the
-# 30-session websocket load test per model, and submit -> chart and cold start in Chromium.
+# the README's tables: predict() latency, figure build/serialise/bytes at 16-512 tokens, a page
+# run per view at 64 tokens, the 30-session websocket load test per model, and submit -> chart
+# and cold start in Chromium.
 bench: install chromium
 	$(PY) bench/latency.py
 	$(PY) bench/figures.py
+	$(PY) bench/views.py
 	$(PY) bench/load_test.py --model keras-transformer
 	$(PY) bench/load_test.py --model minilm-agnews
 	$(PY) bench/load_test.py --model all --cold

@@ -153,6 +153,20 @@ def latency_table(result: dict) -> str:
     )
 
 
+def views_table(result: dict) -> str:
+    rows = [
+        [f"`{row['view']}`", seconds(row["median_s"]), seconds(row["max_s"]), "—" if row["budget_s"] is None else f"≤ {row['budget_s']:.0f} s"]
+        for row in result.get("results", [])
+    ]
+    load = result.get("load_average_1min")
+    note = (
+        f"A whole page run for a text the page has not seen (`bench/views.py`, Streamlit's AppTest: the page script without the browser), "
+        f"`{result.get('model')}` at {result.get('tokens')} tokens, measured {result.get('timestamp', '')[:10]}, load average {load} at the end; "
+        "max is usually the first texts, which trace new input shapes."
+    )
+    return f"{note}\n\n" + table(["view", "median", "max", "budget"], rows)
+
+
 def report(folder: Path = RESULTS) -> str:
     found = {path.name: json.loads(path.read_text(encoding="utf-8")) for path in sorted(folder.glob("*.json"))}
     sections = []
@@ -164,6 +178,8 @@ def report(folder: Path = RESULTS) -> str:
         sections.append("### Soak\n\n" + soak_table(soaks))
     if "browser.json" in found:
         sections.append("### In the browser\n\n" + browser_tables(found["browser.json"]))
+    if "views.json" in found:
+        sections.append("### Views\n\n" + views_table(found["views.json"]))
     if "latency.json" in found:
         sections.append("### Model latency\n\n" + latency_table(found["latency.json"]))
     if not sections:
