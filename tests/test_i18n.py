@@ -9,7 +9,7 @@ import threading
 import pytest
 
 from locales.extract import LANGUAGES, read_catalog, template
-from tests.helpers.page import figures, open_page
+from tests.helpers.page import figures, heatmap_of, open_page
 from views.i18n import _, catalog, use_language
 
 
@@ -103,8 +103,13 @@ def test_german_page_shows_german_labels_classes_and_the_language_note():
     assert at.subheader[0].value.startswith("Vorhersage: Sport")
     bars = next(f for f in figures(at) if f["data"][0]["type"] == "bar")
     assert [html.unescape(label) for label in bars["data"][0]["y"]] == ["Welt", "Sport", "Wirtschaft", "Wissenschaft & Technik"]  # Plotly shows entities
+    heatmap = heatmap_of(at)
+    assert (heatmap["layout"]["xaxis"]["title"]["text"], heatmap["layout"]["yaxis"]["title"]["text"]) == ("Quelle (Keys)", "Ziel (Queries)")
+    assert heatmap["data"][0]["colorbar"]["title"]["text"] == "Gewicht" and "Gewicht %{z:.4f}" in heatmap["data"][0]["hovertemplate"]
+    assert bars["layout"]["xaxis"]["title"]["text"] == "Wahrscheinlichkeit"
     captions = [caption.value for caption in at.sidebar.caption]
     assert "Die Nachrichten-Klassifikatoren lesen nur englischen Text; das Datumsmodell liest englische und deutsche Datumsangaben." in captions
     at.selectbox(key="lang").set_value("en").run()
     assert at.title[0].value == "What is the model looking at?"
     assert at.subheader[0].value.startswith("Prediction: Sports")
+    assert heatmap_of(at)["layout"]["xaxis"]["title"]["text"] == "source (keys)"

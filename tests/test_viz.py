@@ -187,3 +187,19 @@ def test_panels_past_the_cell_budget_are_averaged_over_token_blocks():
     # Small panels are never pooled.
     small = heatmap_panels([Panel("A", matrices[0, :8, :8], tokens[:8], tokens[:8])])
     assert np.asarray(small.data[0].z).shape == (8, 8) and "blocks" not in small.layout.xaxis.title.text
+
+
+def test_figure_words_come_from_the_installed_translation_and_stay_english_without_one():
+    from viz import words
+
+    weights = np.full((2, 2), 0.5)
+    previous = words.use_translation(lambda message: {"weight": "Gewicht", "source (keys)": "Quelle (Keys)"}.get(message, message))
+    try:
+        figure = alignment_heatmap(weights, ["a", "b"], ["a", "b"], stretch=True)
+        assert figure.layout.xaxis.title.text == "Quelle (Keys)" and figure.layout.yaxis.title.text == "target (queries)"
+        assert figure.data[0].colorbar.title.text == "Gewicht (stretched)"
+        words.use_translation(str)
+        figure = alignment_heatmap(weights, ["a", "b"], ["a", "b"])
+        assert (figure.layout.xaxis.title.text, figure.data[0].colorbar.title.text) == ("source (keys)", "weight")
+    finally:
+        words.use_translation(previous)

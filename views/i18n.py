@@ -19,6 +19,8 @@ import threading
 from functools import cache
 from pathlib import Path
 
+from viz.words import use_translation
+
 DOMAIN = "attention_lens"
 LOCALES = Path(__file__).resolve().parent.parent / "locales"
 LANGUAGES = {"en": "English", "de": "Deutsch"}
@@ -47,6 +49,8 @@ def catalog(language: str) -> gettext.NullTranslations:
 def use_language(language: str) -> None:
     """Translate this thread's (this session's) text into ``language`` from now on."""
     _active.catalog = catalog(language if language in LANGUAGES else DEFAULT_LANGUAGE)
+    # Figures speak it too: viz asks this module's ``_``, which answers in each thread's language.
+    use_translation(_)
 
 
 def _(message: str) -> str:

@@ -8,6 +8,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz.labels import literal
+from viz.words import _
 
 PREDICTED_COLOUR = "#1f77b4"
 OTHER_COLOUR = "#aec7e8"
@@ -30,7 +31,7 @@ def probability_bars(labels: Sequence[str], probs: np.ndarray, title: str | None
             hovertemplate="%{y}: %{x:.4f}<extra></extra>",
         )
     )
-    figure.update_xaxes(range=[0.0, 1.08], tickformat=".0%", title_text="probability")
+    figure.update_xaxes(range=[0.0, 1.08], tickformat=".0%", title_text=_("probability"))
     figure.update_yaxes(autorange="reversed")
     figure.update_layout(
         title=dict(text=literal(title), x=0.0) if title else None,

@@ -17,6 +17,7 @@ import plotly.graph_objects as go
 from plotly.colors import hex_to_rgb, qualitative
 
 from viz.labels import literal, short
+from viz.words import _
 
 # Lines of one head fall into this many opacity levels; a weight w is drawn at the centre of its bin.
 OPACITY_BINS = 10
@@ -80,9 +81,15 @@ def _top(weights: np.ndarray, tokens: Sequence[str], k: int = TOP_ATTENDED) -> s
 
 def _token_hover(mean: np.ndarray, source_tokens: Sequence[str], target_tokens: Sequence[str], heads_label: str) -> tuple[list[str], list[str]]:
     """Per token: the token and its top partners under the mean of the shown heads."""
-    left = [f"<b>{literal(short(token))}</b> ({i + 1}) attends to{heads_label}:<br>{_top(mean[i], source_tokens)}" for i, token in enumerate(target_tokens)]
+    left = [
+        _("{token} ({position}) attends to{heads}:").format(token=f"<b>{literal(short(token))}</b>", position=i + 1, heads=heads_label)
+        + f"<br>{_top(mean[i], source_tokens)}"
+        for i, token in enumerate(target_tokens)
+    ]
     right = [
-        f"<b>{literal(short(token))}</b> ({j + 1}) is attended by{heads_label}:<br>{_top(mean[:, j], target_tokens)}" for j, token in enumerate(source_tokens)
+        _("{token} ({position}) is attended by{heads}:").format(token=f"<b>{literal(short(token))}</b>", position=j + 1, heads=heads_label)
+        + f"<br>{_top(mean[:, j], target_tokens)}"
+        for j, token in enumerate(source_tokens)
     ]
     return left, right
 
@@ -133,7 +140,7 @@ def head_view(
                 y=[None],
                 mode="lines",
                 line=dict(color=head_colour(head), width=3),
-                name=f"head {head + 1}",
+                name=_("head {head}").format(head=head + 1),
                 legendgroup=f"head {head + 1}",
             )
         )
@@ -153,7 +160,7 @@ def head_view(
                 )
             )
     mean = attentions[shown].mean(axis=0) if shown else np.zeros(attentions.shape[1:], dtype=np.float32)
-    heads_label = f" (head {shown[0] + 1})" if len(shown) == 1 else " (mean of the shown heads)"
+    heads_label = _(" (head {head})").format(head=shown[0] + 1) if len(shown) == 1 else _(" (mean of the shown heads)")
     left_hover, right_hover = _token_hover(mean, source_tokens, target_tokens, heads_label)
     left_text = [literal(short(token)) for token in target_tokens]
     if focus is not None:

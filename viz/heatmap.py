@@ -23,6 +23,7 @@ from plotly.subplots import make_subplots
 from viz.colours import COLOUR_SCHEMES, colourscale
 from viz.labels import literal, longest_label, position_labels, short, tick_angle, tick_labels
 from viz.pooling import block_edges, block_mean
+from viz.words import _
 
 __all__ = ["COLOUR_SCHEMES", "Panel", "alignment_heatmap", "heatmap_panels"]
 
@@ -90,10 +91,11 @@ def _trace(
     scheme: str,
     stretch: bool,
     signed: bool,
-    value_title: str,
+    value_title: str | None,
     colorbar: dict,
 ) -> go.Heatmap:
     zmin, zmax = value_range(weights, stretch=stretch, signed=signed)
+    value_title = _("weight") if value_title is None else value_title
     return go.Heatmap(
         # float32 halves what travels to the browser; hover shows 4 decimals, far above its precision.
         z=weights.astype(np.float32),
@@ -103,10 +105,15 @@ def _trace(
         zmax=zmax,
         colorscale=colourscale(scheme, signed=signed),
         hovertemplate=f"<b>%{{y}}</b> → <b>%{{x}}</b><br>{literal(value_title)} %{{z:.4f}}<extra></extra>",
-        colorbar=dict(title=f"{value_title} (stretched)" if stretch and not signed else value_title, thickness=12, **colorbar),
+        colorbar=dict(title=_("{value} (stretched)").format(value=value_title) if stretch and not signed else value_title, thickness=12, **colorbar),
         xgap=1 if len(x.names) <= GAP_TOKENS else 0,
         ygap=1 if len(y.names) <= GAP_TOKENS else 0,
     )
+
+
+def _axis_titles(source_title: str | None, target_title: str | None) -> tuple[str, str]:
+    """The axis titles given, or the reader's words for keys along the top and queries down the side."""
+    return (_("source (keys)") if source_title is None else source_title, _("target (queries)") if target_title is None else target_title)
 
 
 def _token_axes(figure: go.Figure, x: TokenAxis, y: TokenAxis, source_title: str, target_title: str, **where) -> None:
@@ -124,11 +131,11 @@ def alignment_heatmap(
     *,
     scheme: str = "colour",
     title: str | None = None,
-    source_title: str = "source (keys)",
-    target_title: str = "target (queries)",
+    source_title: str | None = None,
+    target_title: str | None = None,
     stretch: bool = False,
     signed: bool = False,
-    value_title: str = "weight",
+    value_title: str | None = None,
 ) -> go.Figure:
     """One attention matrix as a heatmap: row i = target/query token i, column j = source token j.
 
@@ -141,6 +148,7 @@ def alignment_heatmap(
     value. Token text is escaped: markup typed by a user shows literally.
     """
     weights = _check(weights, source_tokens, target_tokens)
+    source_title, target_title = _axis_titles(source_title, target_title)
     x, y = TokenAxis.of(source_tokens), TokenAxis.of(target_tokens)
     figure = go.Figure(
         _trace(
@@ -177,7 +185,7 @@ class Panel:
     target_tokens: Sequence[str]
     stretch: bool = False
     signed: bool = False
-    value_title: str = "weight"
+    value_title: str | None = None
 
 
 def heatmap_panels(
@@ -186,8 +194,8 @@ def heatmap_panels(
     scheme: str = "colour",
     stacked: bool = False,
     title: str | None = None,
-    source_title: str = "source (keys)",
-    target_title: str = "target (queries)",
+    source_title: str | None = None,
+    target_title: str | None = None,
 ) -> go.Figure:
     """Several alignment heatmaps side by side (or ``stacked``), each with its own colour bar.
 
@@ -201,11 +209,12 @@ def heatmap_panels(
     """
     if not panels:
         raise ValueError("heatmap_panels needs at least one panel")
+    source_title, target_title = _axis_titles(source_title, target_title)
     checked = [_check(p.weights, p.source_tokens, p.target_tokens) for p in panels]
     n = len(panels)
     block = max(1, math.ceil(math.sqrt(sum(w.size for w in checked) / PANEL_CELL_BUDGET)))
     if block > 1:
-        source_title = f"{source_title}, mean of {block}×{block}-token blocks"
+        source_title = _("{title}, mean of {block}×{block}-token blocks").format(title=source_title, block=block)
         checked = [block_mean(w, math.ceil(w.shape[0] / block), math.ceil(w.shape[1] / block)) for w in checked]
     longest = min(max(longest_label(p.source_tokens) for p in panels), 18)
     label_px = 80 + 6 * longest  # panel name, axis title and rotated tick labels above each panel

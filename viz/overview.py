@@ -17,6 +17,7 @@ from PIL import Image
 
 from viz.colours import colourscale, paint
 from viz.pooling import block_mean
+from viz.words import _
 
 GAP_PX = 4
 BACKGROUND = (255, 255, 255)
@@ -104,12 +105,12 @@ def overview_image(
                     cmin=0.0,
                     cmax=1.0,
                     showscale=True,
-                    colorbar=dict(title="weight", thickness=12, len=max(0.5, min(1.0, 3 / layers))),
+                    colorbar=dict(title=_("weight"), thickness=12, len=max(0.5, min(1.0, 3 / layers))),
                 ),
                 # Plotly dims unselected points and recolours the selected one; both must stay invisible.
                 selected=dict(marker=dict(opacity=0.0)),
                 unselected=dict(marker=dict(opacity=0.0)),
-                hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<br>click to open it<extra></extra>",
+                hovertemplate=_("layer %{customdata[0]}, head %{customdata[1]}<br>click to open it") + "<extra></extra>",
                 showlegend=False,
             ),
         ]

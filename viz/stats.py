@@ -13,6 +13,7 @@ from plotly.subplots import make_subplots
 
 from viz.colours import colourscale
 from viz.labels import literal
+from viz.words import _
 
 CELL_PX = 26
 PANEL_COLUMNS = 4
@@ -99,7 +100,7 @@ def stat_heatmaps(
                 unselected=dict(marker=dict(opacity=0.0)),
                 customdata=np.stack([layer_ids.ravel(), head_ids.ravel()], axis=1).tolist(),
                 text=[f"{literal(titles.get(key, key))}: {value}" for value in shown],
-                hovertemplate="layer %{customdata[0]}, head %{customdata[1]}<br>%{text}<extra></extra>",
+                hovertemplate=_("layer %{customdata[0]}, head %{customdata[1]}") + "<br>%{text}<extra></extra>",
                 showlegend=False,
             ),
             row=row,

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 from viz.colours import colourscale
 from viz.heatmap import TokenAxis
 from viz.labels import literal, longest_label, tick_angle
+from viz.words import _
 
 ROW_PX = 34
 
@@ -59,8 +60,8 @@ def token_strips(
             colorscale=colourscale(scheme, signed=signed),
             xgap=1,
             ygap=3,
-            hovertemplate="%{y}<br><b>%{x}</b><br>value %{customdata:.4g} (%{z:.0%} of the row's largest)<extra></extra>",
-            colorbar=dict(title="share of row max", thickness=10, len=1.0),
+            hovertemplate="%{y}<br><b>%{x}</b><br>" + _("value %{customdata:.4g} (%{z:.0%} of the row's largest)") + "<extra></extra>",
+            colorbar=dict(title=_("share of row max"), thickness=10, len=1.0),
         )
     )
     figure.update_xaxes(
