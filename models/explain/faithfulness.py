@@ -60,8 +60,7 @@ def comprehensiveness(
 ) -> float:
     """AOPC comprehensiveness: mean over k of p(x) − p(x without its top-k% units)."""
     removed, _ = perturbed_rows(ids, groups, scores, special, fractions)
-    target_probs = np.asarray(probs([list(ids), *removed]), dtype=np.float64)[:, target]
-    return float(np.mean(target_probs[0] - target_probs[1:]))
+    return _aopc(ids, removed, target, probs)
 
 
 def sufficiency(
@@ -69,7 +68,12 @@ def sufficiency(
 ) -> float:
     """AOPC sufficiency: mean over k of p(x) − p(only its top-k% units and the special tokens)."""
     _, kept = perturbed_rows(ids, groups, scores, special, fractions)
-    target_probs = np.asarray(probs([list(ids), *kept]), dtype=np.float64)[:, target]
+    return _aopc(ids, kept, target, probs)
+
+
+def _aopc(ids: Sequence[int], rows: list, target: int, probs: ProbabilityFunction) -> float:
+    """Mean over the perturbed ``rows`` of p(target | ids) − p(target | row), in one ``probs`` call."""
+    target_probs = np.asarray(probs([list(ids), *rows]), dtype=np.float64)[:, target]
     return float(np.mean(target_probs[0] - target_probs[1:]))
 
 
