@@ -78,18 +78,25 @@ def _reference_with_transformers_head_mask(model, text: str, heads_off) -> np.nd
     """
     import tensorflow as tf
 
-    main = model.encoder.bert
     ids = tf.constant([model.explain_tokens(text).ids], tf.int32)
     mask = tf.ones_like(ids)
-    embedded = main.embeddings(input_ids=ids, token_type_ids=tf.zeros_like(ids), training=False)
     extended = (1.0 - tf.cast(mask, tf.float32)[:, None, None, :]) * -10000.0
-    layers, heads = model.attention_grid
-    keep = head_mask((layers, heads), heads_off)
-    per_layer = [tf.constant(keep[layer].reshape(1, heads, 1, 1)) for layer in range(layers)]
-    outputs = main.encoder(
+    outputs = _encoder_with_head_mask(model.encoder.bert, ids, extended, model.attention_grid, heads_off)
+    return np.asarray(model.head(pool(outputs.hidden_states, mask, model.config["pooling"]), training=False))[0]
+
+
+def _encoder_with_head_mask(main, ids, extended_mask, grid: tuple[int, int], heads_off):
+    """transformers' own TF BERT embeddings and encoder on ``ids``, its per-layer head mask
+    (1, heads, 1, 1) multiplying the attention probabilities of ``heads_off`` by 0."""
+    import tensorflow as tf
+
+    layers, heads = grid
+    keep = head_mask(grid, heads_off)
+    embedded = main.embeddings(input_ids=ids, token_type_ids=tf.zeros_like(ids), training=False)
+    return main.encoder(
         hidden_states=embedded,
-        attention_mask=extended,
-        head_mask=per_layer,
+        attention_mask=extended_mask,
+        head_mask=[tf.constant(keep[layer].reshape(1, heads, 1, 1)) for layer in range(layers)],
         encoder_hidden_states=None,
         encoder_attention_mask=None,
         past_key_values=[None] * layers,
@@ -99,7 +106,6 @@ def _reference_with_transformers_head_mask(model, text: str, heads_off) -> np.nd
         return_dict=True,
         training=False,
     )
-    return np.asarray(model.head(pool(outputs.hidden_states, mask, model.config["pooling"]), training=False))[0]
 
 
 @pytest.mark.slow
@@ -262,23 +268,7 @@ def _bert_checkpoint_reference(model, text: str, heads_off) -> np.ndarray:
 
     main = model.model.bert
     ids = tf.constant([model.explain_tokens(text).ids], tf.int32)
-    embedded = main.embeddings(input_ids=ids, token_type_ids=tf.zeros_like(ids), training=False)
-    extended = tf.zeros((1, 1, 1, ids.shape[1]))
-    layers, heads = model.attention_grid
-    keep = head_mask((layers, heads), heads_off)
-    outputs = main.encoder(
-        hidden_states=embedded,
-        attention_mask=extended,
-        head_mask=[tf.constant(keep[layer].reshape(1, heads, 1, 1)) for layer in range(layers)],
-        encoder_hidden_states=None,
-        encoder_attention_mask=None,
-        past_key_values=[None] * layers,
-        use_cache=False,
-        output_attentions=False,
-        output_hidden_states=False,
-        return_dict=True,
-        training=False,
-    )
+    outputs = _encoder_with_head_mask(main, ids, tf.zeros((1, 1, 1, ids.shape[1])), model.attention_grid, heads_off)
     logits = model.model.classifier(main.pooler(outputs.last_hidden_state))
     return np.asarray(tf.nn.softmax(logits, axis=-1))[0]
 
