@@ -71,7 +71,7 @@ def build_models(config: dict):
 class BahdanauRNN(WordClassifier):
     """One pooling attention row: it has no heads to switch off, only uniform attention instead."""
 
-    readout = "first"
+    readout = "pooling"
     self_attention = False
     ablation_mode = "uniform"
     query_token = QUERY_TOKEN

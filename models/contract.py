@@ -14,6 +14,10 @@ import numpy as np
 # Softmax outputs of float32 models drift by a few ulps per row; anything beyond this is a bug.
 ROW_SUM_TOLERANCE = 1e-4
 PROB_SUM_TOLERANCE = 1e-4
+# Which attention row the classifier's decision reads: the first token's ([CLS], BERT-style
+# pooling), the mean over all rows (mean pooling), or the single row of a learned pooling query
+# (the attention-pooled RNN). Models that generate text read none ("").
+READOUTS = ("first", "mean", "pooling", "")
 
 
 class ContractError(ValueError):
@@ -52,6 +56,11 @@ class Prediction:
             maximum length (the attentions cover only what the model actually saw).
         notes: plain-language remarks the model wants the user to read next to its output
             (for example that a date model was given something that is not a date).
+        self_attention: the queries are the source tokens themselves (a transformer layer), so
+            attention can be composed across layers (rollout, flow, ALTI). The model says so;
+            equal token lists alone do not make attention self-attention.
+        readout: the row the classifier reads (``READOUTS``): "first", "mean", "pooling", or ""
+            for a model that generates text.
     """
 
     model: str
@@ -65,6 +74,8 @@ class Prediction:
     target_special: tuple[bool, ...] = field(default=())
     dropped_tokens: int = 0
     notes: tuple[str, ...] = ()
+    self_attention: bool = False
+    readout: str = ""
 
     def __post_init__(self) -> None:
         # Frozen dataclass: normalise through object.__setattr__ once, then validate.
@@ -107,6 +118,14 @@ class Prediction:
             raise ContractError(f"{self.model}: probs shape {self.probs.shape} does not match {len(self.labels)} labels")
         if self.labels and (self.probs.min() < 0.0 or abs(float(self.probs.sum()) - 1.0) > PROB_SUM_TOLERANCE):
             raise ContractError(f"{self.model}: class probabilities must be non-negative and sum to 1")
+        if self.self_attention and (self.source_tokens != self.target_tokens or self.is_seq2seq):
+            raise ContractError(f"{self.model}: self-attention needs the same tokens as queries and keys")
+        if self.readout not in READOUTS:
+            raise ContractError(f"{self.model}: readout must be one of {READOUTS}, got {self.readout!r}")
+        if bool(self.labels) != bool(self.readout):
+            raise ContractError(f"{self.model}: a classifier names the attention row it reads, a text generator none")
+        if self.readout == "pooling" and tgt != 1:
+            raise ContractError(f"{self.model}: a pooling readout has exactly one query row, got {tgt}")
         if self.dropped_tokens < 0:
             raise ContractError(f"{self.model}: dropped_tokens cannot be negative")
 
@@ -121,6 +140,15 @@ class Prediction:
     @property
     def is_seq2seq(self) -> bool:
         return self.output is not None
+
+    def readout_row(self, matrix: np.ndarray) -> np.ndarray:
+        """The row of a (..., queries, source) matrix that the classifier reads."""
+        matrix = np.asarray(matrix)
+        if self.readout == "mean":
+            return matrix.mean(axis=-2)
+        if self.readout in ("first", "pooling"):
+            return matrix[..., 0, :]
+        raise ContractError(f"{self.model} generates text: no attention row is read by a classifier")
 
     @property
     def predicted_label(self) -> str | None:
@@ -138,4 +166,6 @@ class Prediction:
             "target_tokens": list(self.target_tokens),
             "attention_shape": [int(n) for n in self.attentions.shape],
             "output": self.output,
+            "self_attention": self.self_attention,
+            "readout": self.readout,
         }

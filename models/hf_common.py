@@ -307,6 +307,8 @@ class TransformerClassifier(AttentionModel):
             source_special=row.special,
             target_special=row.special,
             dropped_tokens=row.dropped,
+            self_attention=True,
+            readout=self.readout,
         )
 
     def predict_probs(self, texts: Sequence[str], batch_size: int = BATCH_SIZE) -> np.ndarray:

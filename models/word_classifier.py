@@ -77,6 +77,8 @@ class WordClassifier(AttentionModel):
             target_tokens=queries,
             attentions=attentions[:, :, : len(queries), : len(words)],
             dropped_tokens=dropped,
+            self_attention=self.self_attention,
+            readout=self.readout,
         )
 
     def predict_with_head_mask(self, text: str, head_mask: np.ndarray) -> Prediction:

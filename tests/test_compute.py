@@ -72,6 +72,7 @@ def test_the_cache_counts_what_a_prediction_really_keeps_alive():
         source_tokens=tuple("abcdefg"),
         target_tokens=tuple("abcdefg"),
         attentions=padded[:, :, :7, :7],
+        readout="mean",
     )
     assert prediction.attentions.base is None
     assert nbytes(prediction.attentions) == prediction.attentions.nbytes == 2 * 7 * 7 * 4

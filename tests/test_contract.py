@@ -16,6 +16,8 @@ def uniform_prediction(**overrides):
         source_tokens=tokens,
         target_tokens=tokens,
         attentions=np.full((2, 3, 3, 3), 1 / 3),
+        self_attention=True,
+        readout="first",
     )
     fields.update(overrides)
     return Prediction(**fields)
@@ -42,6 +44,10 @@ def test_valid_prediction_is_normalised_and_frozen():
         (dict(probs=np.array([1.0])), "does not match"),
         (dict(source_special=(True,)), "special-token"),
         (dict(dropped_tokens=-1), "negative"),
+        (dict(target_tokens=("a", "b", "d")), "same tokens"),
+        (dict(readout="last"), "readout must be one of"),
+        (dict(readout=""), "names the attention row"),
+        (dict(readout="pooling"), "exactly one query row"),
     ],
 )
 def test_broken_predictions_are_rejected(overrides, message):
@@ -65,7 +71,8 @@ def test_seq2seq_prediction_has_no_probabilities_and_rectangular_attention():
 
 def test_json_record_has_the_cli_keys():
     record = uniform_prediction().to_json_dict()
-    assert set(record) == {"model", "labels", "probs", "source_tokens", "target_tokens", "attention_shape", "output"}
+    assert set(record) == {"model", "labels", "probs", "source_tokens", "target_tokens", "attention_shape", "output", "self_attention", "readout"}
+    assert (record["self_attention"], record["readout"]) == (True, "first")
     assert record["attention_shape"] == [2, 3, 3, 3]
 
 
@@ -78,3 +85,11 @@ def test_empty_text_is_refused_with_a_hint(text):
 def test_huge_text_is_refused_with_the_limit():
     with pytest.raises(InputError, match="20,000"):
         check_text("a" * (MAX_INPUT_CHARS + 1))
+
+
+def test_the_readout_row_is_the_one_the_classifier_reads():
+    attentions = np.array([[[[0.5, 0.5, 0.0], [0.0, 1.0, 0.0], [0.25, 0.25, 0.5]]]])
+    first = uniform_prediction(attentions=attentions)
+    assert first.readout_row(attentions[0, 0]).tolist() == [0.5, 0.5, 0.0]
+    mean = uniform_prediction(attentions=attentions, readout="mean")
+    assert np.allclose(mean.readout_row(attentions[0, 0]), [0.25, 0.5833333, 0.1666667])

@@ -119,6 +119,8 @@ def _prediction(tokens, special, attentions):
         attentions=attentions,
         source_special=special,
         target_special=special,
+        self_attention=True,
+        readout="first",
     )
 
 

@@ -199,11 +199,11 @@ def attention_x_gradient(attentions: np.ndarray, gradients: np.ndarray) -> np.nd
 def readout_row(matrix: np.ndarray, readout: str) -> np.ndarray:
     """The row of a (queries, T) matrix that the classifier reads: "first", or the "mean" row."""
     matrix = np.asarray(matrix, dtype=np.float64)
-    if readout == "first":
+    if readout in ("first", "pooling"):
         return matrix[0]
     if readout == "mean":
         return matrix.mean(axis=0)
-    raise ValueError(f"readout must be 'first' or 'mean', got {readout!r}")
+    raise ValueError(f"readout must be 'first', 'pooling' or 'mean', got {readout!r}")
 
 
 def without_units(ids: Sequence[int], groups: Groups, removed: Sequence[int]) -> list[int]:

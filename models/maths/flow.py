@@ -24,6 +24,8 @@ import numpy as np
 from scipy.sparse import csr_array
 from scipy.sparse.csgraph import maximum_flow
 
+from models.maths.compose import residual_mixing
+
 # scipy's maximum_flow needs integer capacities (int32). Capacities are multiplied by
 # FLOW_SCALE and rounded to the nearest integer, so each edge is off by at most
 # 1 / (2 · FLOW_SCALE) ≈ 4.7e-10. A maximum flow equals the capacity of a minimum cut, so it
@@ -34,15 +36,6 @@ from scipy.sparse.csgraph import maximum_flow
 # two for which no flow can overflow int32: the edges into a query token carry at most
 # FLOW_SCALE · 1 + T / 2.
 FLOW_SCALE = 2**30
-
-
-def _graph_weights(attentions: np.ndarray) -> np.ndarray:
-    """Per-layer graph weights (layers, T, T): heads averaged, residual added, rows renormalised."""
-    attentions = np.asarray(attentions, dtype=np.float64)
-    if attentions.ndim != 4 or attentions.shape[-1] != attentions.shape[-2]:
-        raise ValueError(f"attention flow needs square self-attention (layers, heads, T, T), got shape {attentions.shape}")
-    per_layer = attentions.mean(axis=1) + np.eye(attentions.shape[-1])
-    return per_layer / per_layer.sum(axis=-1, keepdims=True)
 
 
 def _checked_rows(query_rows: Sequence[int], size: int) -> list[int]:
@@ -80,7 +73,7 @@ def attention_flow(
     layer, which no flow between the pair can use, are left out. ``progress(done, total)`` is
     called after each maximum flow.
     """
-    graph = _graph_weights(attentions)
+    graph = residual_mixing(attentions)
     layers, size, _ = graph.shape
     through_layer = layers if through_layer is None else through_layer
     if isinstance(through_layer, bool) or not isinstance(through_layer, (int, np.integer)) or not 1 <= through_layer <= layers:

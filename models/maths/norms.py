@@ -36,6 +36,8 @@ from collections.abc import Callable
 import numpy as np
 from scipy.special import erf, expit
 
+from models.maths.compose import compose
+
 
 def _gelu(x: np.ndarray) -> np.ndarray:
     return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
@@ -243,11 +245,4 @@ def alti_contributions(hidden: np.ndarray, attention: np.ndarray, weights: Layer
 
 def alti_rollout(contributions: np.ndarray) -> np.ndarray:
     """ALTI composed across layers (L, T, T): [l] = C_l @ C_{l-1} @ ... @ C_1, as rollout composes attention."""
-    contributions = np.asarray(contributions, dtype=np.float64)
-    if contributions.ndim != 3 or contributions.shape[-1] != contributions.shape[-2]:
-        raise ValueError(f"ALTI rollout needs square contributions (layers, T, T), got shape {contributions.shape}")
-    rolled = np.empty_like(contributions)
-    rolled[0] = contributions[0]
-    for layer in range(1, len(contributions)):
-        rolled[layer] = contributions[layer] @ rolled[layer - 1]
-    return rolled
+    return compose(contributions)

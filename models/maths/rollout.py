@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.maths.compose import compose, residual_mixing
+
 
 def attention_rollout(attentions: np.ndarray, residual: bool = True) -> np.ndarray:
     """How much each token's representation at each layer draws on each input token.
@@ -15,17 +17,7 @@ def attention_rollout(attentions: np.ndarray, residual: bool = True) -> np.ndarr
     authors' reference code (github.com/samiraabnar/attention_flow).
 
     ``attentions`` is (layers, heads, T, T) self-attention; returns (layers, T, T) whose rows
-    each sum to 1.
+    each sum to 1, over the model's own tokens (merge word pieces afterwards, see
+    ``models.maths.compose``).
     """
-    attentions = np.asarray(attentions, dtype=np.float64)
-    if attentions.ndim != 4 or attentions.shape[-1] != attentions.shape[-2]:
-        raise ValueError(f"rollout needs square self-attention (layers, heads, T, T), got shape {attentions.shape}")
-    per_layer = attentions.mean(axis=1)
-    if residual:
-        per_layer = per_layer + np.eye(per_layer.shape[-1])
-        per_layer = per_layer / per_layer.sum(axis=-1, keepdims=True)
-    rolled = np.empty_like(per_layer)
-    rolled[0] = per_layer[0]
-    for layer in range(1, len(per_layer)):
-        rolled[layer] = per_layer[layer] @ rolled[layer - 1]
-    return rolled
+    return compose(residual_mixing(attentions, residual))

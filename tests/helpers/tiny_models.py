@@ -102,6 +102,8 @@ class TinyAttentionClassifier(AttentionModel):
             source_tokens=row.tokens,
             target_tokens=row.tokens,
             attentions=np.asarray(attentions[0])[0][np.newaxis],
+            self_attention=True,
+            readout=self.readout,
         )
 
     def _predict_checked(self, texts: list[str]) -> list[Prediction]:
