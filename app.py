@@ -14,6 +14,7 @@ from models.base import LensError
 from models.registry import HF_PREFIX, hf_models_allowed
 from views import BY_KEY, VIEWS, compute, lesson, presenter, share, state
 from views.context import ViewContext
+from views.spec import Subject
 from views.i18n import LANGUAGES, _, use_language
 from views.widgets import escape_markdown, show_output
 
@@ -121,7 +122,7 @@ def show_panel(model_id: str, text: str, view, panel: str = "") -> None:
     if not applies:
         st.info(reason)
         return
-    view.render(ViewContext(model_id, model, text, prediction, shown, panel))
+    view.render(ViewContext(Subject(model_id, model, text, prediction), shown, view, panel))
 
 
 def main() -> None:

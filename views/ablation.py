@@ -24,6 +24,12 @@ CAPTION = N_(
 )
 RANKED_HEADS = 10
 
+# Heads switched off ("L:H,L:H", 1-based) and, for the RNN, uniform attention.
+FIELDS = (
+    state.Field("ablate", state.parse_heads, frozenset(), write=state.format_heads),
+    state.Field("uniform", state.flag, False, write=state.write_flag),
+)
+
 
 def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:
     reason = supports_ablation(model)

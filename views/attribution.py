@@ -44,6 +44,9 @@ STAGES = (
 )
 STEP_CHOICES = tuple(steps for steps in (32, 64, 128, 256) if MIN_STEPS <= steps <= MAX_STEPS)
 
+# The class explained (1-based; 0 = the predicted one) and the integrated-gradients steps.
+FIELDS = (state.Field("target", state.positive_int(1000), 0), state.Field("steps", state.positive_int(256), 32))
+
 
 def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:
     if supports_attribution(model) is None:

@@ -19,6 +19,8 @@ CAPTION = N_(
     "of tokens, the third map shows first minus second: red where the first text drew more attention, blue where the second did."
 )
 
+FIELDS = (state.Field("text2", state.url_text, "The bank raised interest rates again"),)
+
 
 def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:
     return True, ""

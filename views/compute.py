@@ -32,6 +32,7 @@ from models.base import AttentionModel, LensError
 from models.contract import Prediction
 from models.maths.tokens import merge_prediction
 from views.i18n import _
+from views.spec import Settings, Subject, for_data
 
 # With the four models loaded the server holds about 1.15 GB; see README "Memory" for what a
 # full cache of 512-token predictions adds. Operators on a smaller machine can lower it.
@@ -268,6 +269,12 @@ def cached(name: str, compute: Callable[[], Any], *key: Hashable) -> Any:
 def prediction(model_id: str, text: str) -> Prediction:
     """What the model says about ``text``, pieces and all; runs the model once per text."""
     return cached("prediction", lambda: load_model(model_id).predict(text), model_id, text)
+
+
+def view_data(view: Any, subject: Subject, settings: Settings) -> Any:
+    """``view.data(subject, settings)``, computed once per text and the settings it depends on."""
+    settings = for_data(view, settings)
+    return cached(("data", view.KEY), lambda: view.data(subject, settings), subject.model_id, subject.text, settings)
 
 
 def shown_prediction(model_id: str, text: str, words: bool) -> Prediction:

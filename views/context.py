@@ -1,41 +1,57 @@
-"""What a view is handed: the model, the text, its prediction and the page state for one panel."""
+"""What a view's ``render`` is handed: one panel's subject, its page state, and the view's data."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
-
-import numpy as np
 
 from models.base import AttentionModel
 from models.contract import Prediction
-from models.maths.tokens import merge_subwords, without_special, word_groups
 from views import compute, state
+from views.spec import Settings, Style, Subject
 
 
 @dataclass(frozen=True)
 class ViewContext:
     """One panel of the page: the left (``panel=""``) or the second model's (``panel="b"``).
 
-    ``prediction`` is what the model returned (word pieces, special tokens); ``shown`` is what
-    the views draw: whole words when the word switch is on. ``visible`` applies the
-    hide-special switch to any array over ``shown``'s tokens.
+    ``subject`` holds what the model returned (word pieces, special tokens); ``shown`` is the
+    prediction as drawn (whole words when the word switch is on), for pickers that list tokens.
+    State is read through ``get`` and widgets are keyed through ``key``: both namespace the
+    view's own fields and the layer and head for this panel, so no view can forget the panel.
     """
 
-    model_id: str
-    model: AttentionModel
-    text: str
-    prediction: Prediction
+    subject: Subject
     shown: Prediction
+    view: ModuleType
     panel: str = ""
 
+    @property
+    def model_id(self) -> str:
+        return self.subject.model_id
+
+    @property
+    def model(self) -> AttentionModel:
+        return self.subject.model
+
+    @property
+    def text(self) -> str:
+        return self.subject.text
+
+    @property
+    def prediction(self) -> Prediction:
+        return self.subject.prediction
+
+    def _panel(self, name: str) -> str | None:
+        return self.panel if state.field_by_name()[name].per_panel else None
+
     def get(self, name: str) -> Any:
-        return state.get(name, self.panel)
+        return state.get(name, self._panel(name))
 
     def key(self, name: str) -> str:
-        """Session-state / widget key of a state field, namespaced for this panel."""
-        return state.key(name, self.panel)
+        """Session-state / widget key of a state field, namespaced for this panel if per panel."""
+        return state.key(name, self._panel(name))
 
     def widget_key(self, name: str) -> str:
         """A key for a widget that is not page state (a chart's selection, a button)."""
@@ -51,50 +67,19 @@ class ViewContext:
         return min(max(1, self.get("head")), self.shown.num_heads)
 
     @property
-    def words(self) -> bool:
-        return bool(state.get("words"))
+    def settings(self) -> Settings:
+        return Settings.of(
+            {field.name: self.get(field.name) for field in self.view.FIELDS},
+            layer=self.layer,
+            head=self.head,
+            words=bool(self.get("words")),
+            hide_special=bool(self.get("hide_special")),
+        )
 
     @property
-    def hide_special(self) -> bool:
-        return bool(state.get("hide_special"))
+    def style(self) -> Style:
+        return Style(scheme=self.get("scheme"), stretch=bool(self.get("stretch")))
 
-    @property
-    def scheme(self) -> str:
-        return state.get("scheme")
-
-    @property
-    def stretch(self) -> bool:
-        return bool(state.get("stretch"))
-
-    @property
-    def is_self_attention(self) -> bool:
-        return self.shown.source_tokens == self.shown.target_tokens and not self.shown.is_seq2seq
-
-    def visible(self, attentions: np.ndarray) -> tuple[np.ndarray, list[str], list[str]]:
-        """``attentions`` (..., T, S) over ``shown``'s tokens, with special tokens hidden if chosen."""
-        shown = self.shown
-        if not self.hide_special:
-            return attentions, list(shown.source_tokens), list(shown.target_tokens)
-        kept, source_keep, target_keep = without_special(attentions, shown.source_special, shown.target_special)
-        return kept, [shown.source_tokens[i] for i in source_keep], [shown.target_tokens[i] for i in target_keep]
-
-    def visible_row(self, values: np.ndarray) -> tuple[np.ndarray, list[str]]:
-        """Values (..., S) over ``shown``'s source tokens, without special tokens if so chosen."""
-        keep = [i for i, special in enumerate(self.shown.source_special) if not (self.hide_special and special)]
-        return np.asarray(values)[..., keep], [self.shown.source_tokens[i] for i in keep]
-
-    def as_shown(self, attentions: np.ndarray) -> np.ndarray:
-        """An array (..., T, S) over the model's own tokens, merged into words if ``shown`` is."""
-        if not self.words:
-            return attentions
-        raw, scheme = self.prediction, self.model.subword_scheme
-        rows = word_groups(raw.target_tokens, raw.target_special, scheme)
-        columns = word_groups(raw.source_tokens, raw.source_special, scheme)
-        return merge_subwords(attentions, rows, columns)
-
-    def cached(self, name: str, compute_: Callable[[], Any], *key: Hashable) -> Any:
-        """A derived result of this panel's text, shared across reruns and sessions.
-
-        The key always includes model, text and the word switch; pass whatever else it depends on.
-        """
-        return compute.cached(name, compute_, self.model_id, self.text, self.words, *key)
+    def data(self, settings: Settings | None = None) -> Any:
+        """The view's data for this panel (cached for every session): ``view.data(subject, settings)``."""
+        return compute.view_data(self.view, self.subject, self.settings if settings is None else settings)

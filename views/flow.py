@@ -24,6 +24,9 @@ CAPTION = N_(
     "agree, the attention pattern is robust; the rank correlation says how much."
 )
 
+# The query token whose row is shown (1-based position among the shown tokens).
+FIELDS = (state.Field("query", state.positive_int(512), 1),)
+
 
 def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:
     return rollout.applies(prediction, model)

@@ -21,6 +21,14 @@ CAPTION = N_(
     "Click a token on the left to keep only its lines; raise the threshold to thin out long texts."
 )
 
+# Which heads are drawn (1-based; empty = all), the weakest line shown, and the token whose
+# lines alone are drawn (1-based position; 0 = every token).
+FIELDS = (
+    state.Field("heads", state.parse_numbers, (), write=state.format_numbers),
+    state.Field("threshold", state.fraction, 0.05),
+    state.Field("focus", state.count, 0),
+)
+
 
 def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:
     return True, ""

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import plotly.graph_objects as go
 import streamlit as st
 
 from models.base import AttentionModel
 from models.contract import Prediction
+from views import state
 from views.context import ViewContext
 from views.i18n import N_, _
+from views.spec import Settings, Shown, Style, Subject, Table, display
 from views.widgets import layer_head_pickers, matrix_downloads, only_special_tokens_left, show_figure
 from viz import alignment_heatmap
 
@@ -22,30 +27,61 @@ POOLING_CAPTION = N_(
     "One row: the attention of the classifier's single learned query. Each word's weight is its share of the summary vector "
     "the classifier reads; the weights sum to 1."
 )
+FIELDS: tuple[state.Field, ...] = ()
+
+
+@dataclass(frozen=True)
+class HeatmapData:
+    """One head's attention as drawn, and what it is."""
+
+    shown: Shown
+    layer: int
+    head: int
+    single: bool  # the model has one attention distribution only (one layer, one head)
+    seq2seq: bool
+    pooling: bool
 
 
 def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:
     return True, ""
 
 
-def caption(prediction: Prediction) -> str:
-    if prediction.is_seq2seq:
+def data(subject: Subject, settings: Settings) -> HeatmapData:
+    prediction = subject.prediction
+    return HeatmapData(
+        shown=display(subject, settings, prediction.attentions[settings.layer - 1, settings.head - 1]),
+        layer=settings.layer,
+        head=settings.head,
+        single=prediction.num_layers * prediction.num_heads == 1,
+        seq2seq=prediction.is_seq2seq,
+        pooling=prediction.readout == "pooling",
+    )
+
+
+def figure(d: HeatmapData, settings: Settings, style: Style) -> go.Figure:
+    title = _("Alignment") if d.single else _("Layer {layer}, head {head}").format(layer=d.layer, head=d.head)
+    axes = dict(source_title=_("input characters"), target_title=_("output characters")) if d.seq2seq else {}
+    return alignment_heatmap(d.shown.weights, d.shown.source, d.shown.target, scheme=style.scheme, title=title, stretch=style.stretch, **axes)
+
+
+def rows(d: HeatmapData) -> dict[str, Table]:
+    return {"heatmap": Table(d.shown.weights, d.shown.target, d.shown.source, {"layer": d.layer, "head": d.head})}
+
+
+def caption(d: HeatmapData) -> str:
+    if d.seq2seq:
         return _(SEQ2SEQ_CAPTION)
-    if len(prediction.target_tokens) == 1:
+    if d.pooling:
         return _(POOLING_CAPTION)
     return _(CAPTION)
 
 
 def render(ctx: ViewContext) -> None:
-    layer, head = layer_head_pickers(ctx)
-    weights, source, target = ctx.visible(ctx.shown.attentions[layer - 1, head - 1])
-    if not source or not target:
+    layer_head_pickers(ctx)
+    d = ctx.data()
+    if d.shown.empty:
         only_special_tokens_left()
         return
-    single = ctx.shown.num_layers * ctx.shown.num_heads == 1
-    title = _("Alignment") if single else _("Layer {layer}, head {head}").format(layer=layer, head=head)
-    axes = dict(source_title=_("input characters"), target_title=_("output characters")) if ctx.shown.is_seq2seq else {}
-    figure = alignment_heatmap(weights, source, target, scheme=ctx.scheme, title=title, stretch=ctx.stretch, **axes)
-    show_figure(ctx, figure, f"heatmap-L{layer}-H{head}")
-    st.caption(caption(ctx.shown))
-    matrix_downloads(ctx, weights, target, source, "heatmap", layer=layer, head=head)
+    show_figure(ctx, figure(d, ctx.settings, ctx.style), f"heatmap-L{d.layer}-H{d.head}")
+    st.caption(caption(d))
+    matrix_downloads(ctx, rows(d))

@@ -27,6 +27,7 @@ from views.widgets import escape_markdown, show_output
 KEY = "lesson"
 TITLE = N_("Lesson")
 CAPTION = N_("A class in eight steps. Read the question, let the class guess, then press Reveal; change the text at any time to explore.")
+FIELDS: tuple[state.Field, ...] = ()
 HOLDS_BACK_OUTPUT = True
 
 _IN_LESSON = "_lesson_in_lesson"  # whether the previous run showed the lesson (None: first run)

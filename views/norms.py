@@ -7,6 +7,7 @@ import streamlit as st
 from models.base import AttentionModel, LensError
 from models.contract import Prediction
 from models.value_aware import supports_value_aware, value_aware
+from views import state
 from views.context import ViewContext
 from views.i18n import N_, _
 from views.widgets import layer_head_pickers, matrix_downloads, only_special_tokens_left, show_figure
@@ -19,6 +20,7 @@ CAPTION = N_(
     "norm ‖α f(x)‖ (Kobayashi et al. 2020) scales each weight by the size of the transformed vector it mixes in; ALTI (Ferrando "
     "et al. 2022) adds the residual and layer norm and follows the mixing through the layers."
 )
+FIELDS: tuple[state.Field, ...] = ()
 
 
 def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:

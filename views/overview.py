@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from models.base import AttentionModel
 from models.contract import Prediction
+from views import state
 from views.context import ViewContext
 from views.i18n import N_, _
 from views.widgets import only_special_tokens_left, open_clicked_head, show_figure
@@ -16,6 +17,7 @@ CAPTION = N_(
     "Look for head types: a bright line just below the diagonal (previous token), one bright column ([CLS] or [SEP] parking), "
     "an even wash (broad). Click a thumbnail to open that head as a heatmap."
 )
+FIELDS: tuple[state.Field, ...] = ()
 
 
 def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from models.base import AttentionModel
 from models.contract import Prediction
 from models.maths.rollout import attention_rollout
+from views import state
 from views.context import ViewContext
 from views.i18n import N_, _
 from views.widgets import layer_head_pickers, matrix_downloads, only_special_tokens_left, show_figure
@@ -16,6 +17,7 @@ CAPTION = N_(
     "Rollout multiplies the head-averaged attention of each layer, counting the residual connection as half of it: "
     "row i estimates how much each input token has flowed into token i by this layer, which single-layer heatmaps cannot show."
 )
+FIELDS: tuple[state.Field, ...] = ()
 
 
 def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:

@@ -13,6 +13,8 @@ run: keep the values of widgets not drawn this run), widgets read and change ses
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -69,7 +71,7 @@ def _optional_model_id(value: str) -> str:
     return "" if value == "" else _model_id(value)
 
 
-def _positive_int(limit: int) -> Callable[[str], int]:
+def positive_int(limit: int) -> Callable[[str], int]:
     def parse(value: str) -> int:
         number = int(value)
         if not 1 <= number <= limit:
@@ -79,20 +81,20 @@ def _positive_int(limit: int) -> Callable[[str], int]:
     return parse
 
 
-def _count(value: str) -> int:
+def count(value: str) -> int:
     number = int(value)
     if number < 0:
         raise ValueError(value)
     return number
 
 
-def _flag(value: str) -> bool:
+def flag(value: str) -> bool:
     if value not in ("0", "1"):
         raise ValueError(value)
     return value == "1"
 
 
-def _choice(options: tuple[str, ...] | Callable[[], tuple[str, ...]]) -> Callable[[str], str]:
+def choice(options: tuple[str, ...] | Callable[[], tuple[str, ...]]) -> Callable[[str], str]:
     def parse(value: str) -> str:
         if value not in (options() if callable(options) else options):
             raise ValueError(value)
@@ -101,11 +103,11 @@ def _choice(options: tuple[str, ...] | Callable[[], tuple[str, ...]]) -> Callabl
     return parse
 
 
-def _text(value: str) -> str:
+def url_text(value: str) -> str:
     return value[:URL_TEXT_LIMIT]
 
 
-def _fraction(value: str) -> float:
+def fraction(value: str) -> float:
     number = float(value)
     if not 0.0 <= number <= 1.0:
         raise ValueError(value)
@@ -147,7 +149,10 @@ def _view_keys() -> tuple[str, ...]:
 
 @dataclass(frozen=True)
 class Field:
-    """One piece of page state: its URL name, how to read it, its default, how to write it."""
+    """One piece of page state: its URL name, how to read it, its default, how to write it.
+
+    A view's own fields (its ``FIELDS``) are always per panel; ``fields()`` makes them so.
+    """
 
     name: str
     parse: Callable[[str], Any]
@@ -155,48 +160,63 @@ class Field:
     per_panel: bool = False
     write: Callable[[Any], str] = str
 
-    def key(self, panel: str = "") -> str:
-        return f"{panel}.{self.name}" if panel and self.per_panel else self.name
+    def key(self, panel: str | None = None) -> str:
+        """The URL name and session-state key; a per-panel field must be told its panel.
+
+        The first panel's keys are the plain names (``layer``), the second model's carry its
+        prefix (``b.layer``). A per-panel field asked for without a panel would make the two
+        panels share one widget, so that raises, as does a panel for a whole-page field.
+        """
+        if self.per_panel and panel is None:
+            raise TypeError(f"{self.name!r} is per panel: say which panel")
+        if not self.per_panel and panel is not None:
+            raise TypeError(f"{self.name!r} is one field for the whole page, not per panel")
+        return f"{panel}.{self.name}" if panel else self.name
 
 
-def _write_flag(value: bool) -> str:
+def write_flag(value: bool) -> str:
     return "1" if value else "0"
 
 
-FIELDS = (
+PAGE_FIELDS = (
     Field("model", _model_id, next(iter(REGISTRY))),
     Field("compare", _optional_model_id, ""),
-    Field("text", _text, CLASSIFIER_EXAMPLES[0]),
-    Field("text2", _text, "The bank raised interest rates again"),
-    Field("view", _choice(_view_keys), "heatmap"),
-    Field("layer", _positive_int(64), 1, per_panel=True),
-    Field("head", _positive_int(64), 1, per_panel=True),
-    Field("scheme", _choice(SCHEMES), "colour"),
-    Field("stretch", _flag, False, write=_write_flag),
-    Field("words", _flag, False, write=_write_flag),
-    Field("hide_special", _flag, False, write=_write_flag),
-    # Head view: which heads are drawn (1-based; empty = all), the weakest line shown, and the
-    # token whose lines alone are drawn (1-based position; 0 = every token).
-    Field("heads", parse_numbers, (), write=format_numbers),
-    Field("threshold", _fraction, 0.05),
-    Field("focus", _count, 0),
-    # Flow and rollout: the query token whose row is shown (1-based position).
-    Field("query", _positive_int(512), 1),
-    # Ablation: heads switched off ("L:H,L:H", 1-based); attribution: class and IG steps.
-    Field("ablate", parse_heads, frozenset(), per_panel=True, write=format_heads),
-    Field("uniform", _flag, False, per_panel=True, write=_write_flag),
-    Field("target", _positive_int(1000), 0, per_panel=True),
-    Field("steps", _positive_int(256), 32),
+    Field("text", url_text, CLASSIFIER_EXAMPLES[0]),
+    Field("view", choice(_view_keys), "heatmap"),
+    Field("layer", positive_int(64), 1, per_panel=True),
+    Field("head", positive_int(64), 1, per_panel=True),
+    Field("scheme", choice(SCHEMES), "colour"),
+    Field("stretch", flag, False, write=write_flag),
+    Field("words", flag, False, write=write_flag),
+    Field("hide_special", flag, False, write=write_flag),
     # Lesson mode, presenter mode, language.
-    Field("step", _positive_int(20), 1),
-    Field("present", _flag, False, write=_write_flag),
-    Field("lang", _choice(tuple(LANGUAGES)), "en"),
+    Field("step", positive_int(20), 1),
+    Field("present", flag, False, write=write_flag),
+    Field("lang", choice(tuple(LANGUAGES)), "en"),
 )
-FIELD_BY_NAME = {field.name: field for field in FIELDS}
+
+
+@functools.cache
+def fields() -> tuple[Field, ...]:
+    """The page's fields, then every view's own (always per panel); one name, one field."""
+    from views import VIEWS  # the views import this module: resolve the list when first needed
+
+    found = {field.name: field for field in PAGE_FIELDS}
+    for view in VIEWS:
+        for field in view.FIELDS:
+            field = dataclasses.replace(field, per_panel=True)
+            if found.setdefault(field.name, field) != field:
+                raise TypeError(f"field {field.name!r} of view {view.KEY!r} clashes with another field of that name")
+    return tuple(found.values())
+
+
+@functools.cache
+def field_by_name() -> dict[str, Field]:
+    return {field.name: field for field in fields()}
 
 
 def _keys() -> list[tuple[Field, str]]:
-    return [(field, field.key(panel)) for field in FIELDS for panel in (("", SECOND_PANEL) if field.per_panel else ("",))]
+    return [(field, field.key(panel)) for field in fields() for panel in (("", SECOND_PANEL) if field.per_panel else (None,))]
 
 
 def parse_query(query: Mapping[str, str]) -> dict[str, Any]:
@@ -225,7 +245,7 @@ def to_query(values: Mapping[str, Any]) -> dict[str, str]:
         value = values.get(key, field.default)
         if value == field.default and key != "text":
             continue
-        if key in ("text", "text2") and len(value) > URL_TEXT_LIMIT:
+        if field.parse is url_text and len(value) > URL_TEXT_LIMIT:
             continue
         query[key] = field.write(value)
     return query
@@ -245,14 +265,14 @@ def load() -> None:
             state[key] = state[key]
 
 
-def get(name: str, panel: str = "") -> Any:
-    field = FIELD_BY_NAME[name]
+def get(name: str, panel: str | None = None) -> Any:
+    field = field_by_name()[name]
     return st.session_state.get(field.key(panel), field.default)
 
 
-def key(name: str, panel: str = "") -> str:
-    """The session-state key (and widget key) of field ``name`` in ``panel``."""
-    return FIELD_BY_NAME[name].key(panel)
+def key(name: str, panel: str | None = None) -> str:
+    """The session-state key (and widget key) of field ``name``; ``panel`` for per-panel fields."""
+    return field_by_name()[name].key(panel)
 
 
 def current_query() -> dict[str, str]:

@@ -7,6 +7,7 @@ import streamlit as st
 from models.base import AttentionModel
 from models.contract import Prediction
 from models.maths.head_stats import STATISTICS, head_statistics, head_table
+from views import state
 from views.context import ViewContext
 from views.i18n import N_, _
 from views.widgets import matrix_downloads, open_clicked_head, show_figure
@@ -19,6 +20,7 @@ CAPTION = N_(
     "for heads that park on [CLS]/[SEP] when they have nothing to do, by “Entropy” for broad heads that average everything "
     "(entropy near 1). A head whose entropy is close to 1 barely chooses at all. Click a head in a map to open it."
 )
+FIELDS: tuple[state.Field, ...] = ()
 
 
 def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:

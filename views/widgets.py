@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import plotly.graph_objects as go
@@ -14,6 +14,7 @@ from models.contract import Prediction
 from views import state
 from views.context import ViewContext
 from views.i18n import _
+from views.spec import Table
 from viz import probability_bars
 
 
@@ -100,26 +101,31 @@ def figure_downloads(ctx: ViewContext, figure: go.Figure, name: str) -> None:
             right.download_button("SVG", svg, file_name=f"{name}.svg", mime="image/svg+xml", key=ctx.widget_key(f"svg-{name}"))
 
 
-def matrix_downloads(ctx: ViewContext, weights: np.ndarray, rows: Sequence[str], columns: Sequence[str], name: str, **meta) -> None:
-    """The matrix shown, as CSV (tokens as header row and first column) and as JSON.
+def matrix_downloads(ctx: ViewContext, tables: Mapping[str, Table]) -> None:
+    """The view's ``rows()``: each table as CSV (tokens as header row and first column) and JSON.
 
     Written only when clicked: at 512 tokens the two files hold about 6 MB, which Streamlit would
     otherwise keep in memory for every session on every run. The session keeps the writers until
-    its next run, so they hold a copy of the matrix: a view into the cached prediction would keep
+    its next run, so they hold a copy of each matrix: a view into the cached prediction would keep
     all of its layers and heads alive (72 MB for MiniLM at 512) after the cache let them go.
     """
     from viz.export import matrix_csv, matrix_json
 
-    weights, rows, columns = np.array(weights), tuple(rows), tuple(columns)
-    meta = {"model": ctx.model_id, "text": ctx.text, "view": name, **meta}
-    left, right = st.columns(2)
-    left.download_button(
-        _("Data as CSV"), lambda: matrix_csv(weights, rows, columns), file_name=f"{name}.csv", mime="text/csv", key=ctx.widget_key(f"csv-{name}")
-    )
-    right.download_button(
-        _("Data as JSON"),
-        lambda: matrix_json(weights, rows, columns, **meta),
-        file_name=f"{name}.json",
-        mime="application/json",
-        key=ctx.widget_key(f"json-{name}"),
-    )
+    for name, table in tables.items():
+        weights, rows, columns = np.array(table.weights), tuple(table.rows), tuple(table.columns)
+        meta = {"model": ctx.model_id, "text": ctx.text, "view": ctx.view.KEY, "table": name, **table.meta}
+        left, right = st.columns(2)
+        left.download_button(
+            _("{name} as CSV").format(name=name) if len(tables) > 1 else _("Data as CSV"),
+            lambda weights=weights, rows=rows, columns=columns: matrix_csv(weights, rows, columns),
+            file_name=f"{name}.csv",
+            mime="text/csv",
+            key=ctx.widget_key(f"csv-{name}"),
+        )
+        right.download_button(
+            _("{name} as JSON").format(name=name) if len(tables) > 1 else _("Data as JSON"),
+            lambda weights=weights, rows=rows, columns=columns, meta=meta: matrix_json(weights, rows, columns, **meta),
+            file_name=f"{name}.json",
+            mime="application/json",
+            key=ctx.widget_key(f"json-{name}"),
+        )
