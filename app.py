@@ -14,8 +14,8 @@ from models.base import LensError
 from models.registry import HF_PREFIX, hf_models_allowed
 from views import BY_KEY, VIEWS, compute, lesson, presenter, share, state
 from views.context import ViewContext
-from views.spec import Subject
 from views.i18n import LANGUAGES, _, use_language
+from views.spec import Subject
 from views.widgets import escape_markdown, show_output
 
 st.set_page_config(page_title="Attention Lens", layout="wide")
