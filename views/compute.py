@@ -271,10 +271,14 @@ def prediction(model_id: str, text: str) -> Prediction:
     return cached("prediction", lambda: load_model(model_id).predict(text), model_id, text)
 
 
-def view_data(view: Any, subject: Subject, settings: Settings) -> Any:
-    """``view.data(subject, settings)``, computed once per text and the settings it depends on."""
+def view_data(view: Any, subject: Subject, settings: Settings, progress: Callable[[int, int], None] | None = None) -> Any:
+    """``view.data(subject, settings)``, computed once per text and the settings it depends on.
+
+    ``progress(done, total)`` is handed to views whose data takes long (``data(..., progress=)``).
+    """
     settings = for_data(view, settings)
-    return cached(("data", view.KEY), lambda: view.data(subject, settings), subject.model_id, subject.text, settings)
+    extra = {} if progress is None else {"progress": progress}
+    return cached(("data", view.KEY), lambda: view.data(subject, settings, **extra), subject.model_id, subject.text, settings)
 
 
 def shown_prediction(model_id: str, text: str, words: bool) -> Prediction:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
@@ -80,6 +81,6 @@ class ViewContext:
     def style(self) -> Style:
         return Style(scheme=self.get("scheme"), stretch=bool(self.get("stretch")))
 
-    def data(self, settings: Settings | None = None) -> Any:
+    def data(self, settings: Settings | None = None, progress: Callable[[int, int], None] | None = None) -> Any:
         """The view's data for this panel (cached for every session): ``view.data(subject, settings)``."""
-        return compute.view_data(self.view, self.subject, self.settings if settings is None else settings)
+        return compute.view_data(self.view, self.subject, self.settings if settings is None else settings, progress)

@@ -9,7 +9,8 @@ One module per view owns everything about that view (``views/__init__.py`` lists
 - ``DEPENDS_ON``: which of the page's ``layer`` and ``head`` its data depends on (default both);
   the others are 0 in the settings ``data`` gets, so changing them reuses the cached data;
 - ``data(subject, settings) -> D``: a pure function from one model's prediction and the settings
-  to the arrays the view shows (no Streamlit; the page caches it, ``views.compute``);
+  to the arrays the view shows (no Streamlit; the page caches it, ``views.compute``); a long
+  computation also takes ``progress=`` (a callable ``(done, total)``) and reports to it;
 - ``figure(d, settings, style) -> go.Figure``: drawn by ``viz/``; ``settings`` are the full ones
   (the chosen head is highlighted even where the data covers every head);
 - ``rows(d) -> dict[str, Table]``: what CSV and JSON export write (CSV: one table each);
