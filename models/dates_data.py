@@ -49,19 +49,34 @@ from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
+from babel.dates import get_day_names, get_month_names
 
 FIRST_DATE, LAST_DATE = dt.date(1900, 1, 1), dt.date(2099, 12, 31)
 # The window in which strptime's two-digit-year rule (69 -> 1969, 68 -> 2068) is right.
 FIRST_TWO_DIGIT_DATE, LAST_TWO_DIGIT_DATE = dt.date(1969, 1, 1), dt.date(2068, 12, 31)
 LOWER_CASE_SHARE, UPPER_CASE_SHARE = 0.2, 0.1
 
-EN_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October", "November", "December")
-EN_MONTHS_SHORT = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
-EN_WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
-EN_WEEKDAYS_SHORT = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-DE_MONTHS = ("Januar", "Februar", "März", "April", "Mai", "Juni", "Juli", "August", "September", "Oktober", "November", "Dezember")
-DE_MONTHS_SHORT = ("Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.", "Sept.", "Okt.", "Nov.", "Dez.")
-DE_WEEKDAYS = ("Montag", "Dienstag", "Mittwoch", "Donnerstag", "Freitag", "Samstag", "Sonntag")
+
+def _months(width: str, locale: str) -> tuple[str, ...]:
+    """January..December as CLDR writes them in a date ("format" context), from Babel."""
+    names = get_month_names(width, locale=locale)
+    return tuple(names[month] for month in range(1, 13))
+
+
+def _weekdays(width: str, locale: str) -> tuple[str, ...]:
+    """Monday..Sunday (Babel's 0 = Monday, as date.weekday()) as CLDR writes them in a date."""
+    names = get_day_names(width, locale=locale)
+    return tuple(names[day] for day in range(7))
+
+
+# The date model was trained on these exact strings; Babel (pinned) gives each of them unchanged:
+# English "Jan".."Dec" and "Mon".."Sun" without dots, and German abbreviated months in the
+# format context are Duden's "Jan.", "Feb.", "März", "Apr.", "Mai", "Juni", "Juli", "Aug.",
+# "Sept.", ... (the stand-alone context would give "Mär", "Jun", "Sep" instead).
+EN_MONTHS, EN_MONTHS_SHORT = _months("wide", "en"), _months("abbreviated", "en")
+EN_WEEKDAYS, EN_WEEKDAYS_SHORT = _weekdays("wide", "en"), _weekdays("abbreviated", "en")
+DE_MONTHS, DE_MONTHS_SHORT = _months("wide", "de"), _months("abbreviated", "de")
+DE_WEEKDAYS = _weekdays("wide", "de")
 
 
 def english_ordinal(day: int) -> str:
