@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import scipy.stats
 
 STATISTICS: dict[str, tuple[str, str]] = {
     "entropy": ("Entropy", "1 = spread evenly over all tokens (a broad head), 0 = always one token"),
@@ -37,12 +38,12 @@ STATISTICS: dict[str, tuple[str, str]] = {
 def _row_entropy(attentions: np.ndarray) -> np.ndarray:
     """Entropy of each row renormalised to sum 1 (rows with special columns hidden sum to less), / log(S)."""
     source_len = attentions.shape[-1]
-    totals = attentions.sum(axis=-1, keepdims=True)
     if source_len == 1:
         return np.zeros(attentions.shape[:-1])
-    p = np.divide(attentions, totals, out=np.zeros_like(attentions), where=totals > 0)
-    logs = np.log(p, out=np.zeros_like(p), where=p > 0)
-    return -(p * logs).sum(axis=-1) / np.log(source_len)
+    # scipy renormalises each row itself; a row with nothing left (every column hidden) is 0/0 there.
+    with np.errstate(invalid="ignore", divide="ignore"):
+        entropies = scipy.stats.entropy(attentions, base=source_len, axis=-1)
+    return np.where(attentions.sum(axis=-1) > 0, entropies, 0.0)
 
 
 def _diagonal_mean(attentions: np.ndarray, rows: np.ndarray, offset: int) -> np.ndarray:

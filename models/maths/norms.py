@@ -34,7 +34,7 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy.special import erf, expit
+from scipy.special import erf, expit, softmax
 
 from models.maths.compose import compose
 
@@ -174,8 +174,7 @@ def attention_probabilities(hidden: np.ndarray, weights: LayerWeights) -> np.nda
     queries = (hidden @ weights.query_kernel + weights.query_bias).reshape(len(hidden), heads, width // heads)
     keys = (hidden @ weights.key_kernel + weights.key_bias).reshape(len(hidden), heads, width // heads)
     scores = np.einsum("ihk,jhk->hij", queries, keys) / math.sqrt(width // heads)
-    scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
-    return scores / scores.sum(axis=-1, keepdims=True)
+    return softmax(scores, axis=-1)
 
 
 def rebuild_layer(hidden: np.ndarray, attention: np.ndarray, weights: LayerWeights) -> tuple[np.ndarray, np.ndarray]:
