@@ -119,7 +119,7 @@ def test_signed_maps_use_a_diverging_scale_symmetric_around_zero():
     assert (heatmap.zmin, heatmap.zmax) == (-0.4, 0.4)
     # Zero sits in the middle of the scale, where the colour is nearly white; the ends differ.
     middle = dict((position, colour) for position, colour in heatmap.colorscale)[0.5]
-    assert middle == "#f7f7f7"
+    assert middle == "rgb(247,247,247)"  # ColorBrewer RdBu #f7f7f7
     assert heatmap.colorscale[0][1] != heatmap.colorscale[-1][1]
     assert "difference" in heatmap.hovertemplate and heatmap.colorbar.title.text == "difference"
     gray = alignment_heatmap(difference, ["a", "b"], ["c", "d"], signed=True, scheme="grayscale").data[0].colorscale
