@@ -19,7 +19,7 @@ export MALLOC_ARENA_MAX := 2
 test test-fast bench soak screenshots: export HF_HUB_OFFLINE := 1
 test test-fast bench soak screenshots: export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test test-fast lint bench soak locales screenshots chromium clean
+.PHONY: install run test test-fast lint bench soak readme locales screenshots chromium clean
 
 install: $(STAMP)
 
@@ -51,10 +51,10 @@ lint: install
 chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
-# Speed, size and load against the real server, written to bench/results/*.json and printed as
-# the README's tables: predict() latency, figure build/serialise/bytes at 16-512 tokens, a page
-# run per view at 64 tokens, the 30-session websocket load test per model, and submit -> chart
-# and cold start in Chromium.
+# Speed, size and load against the real server: predict() latency, figure build/serialise/bytes
+# at 16-512 tokens, a page run per view at 64 tokens, the 30-session websocket load test per
+# model, and submit -> chart and cold start in Chromium. Written to bench/results/*.json, then
+# into the README's tables by bench/report.py (the same writer as `make readme`).
 bench: install chromium
 	$(PY) bench/latency.py
 	$(PY) bench/figures.py
@@ -64,6 +64,12 @@ bench: install chromium
 	$(PY) bench/load_test.py --model all --cold
 	$(PY) bench/browser.py
 	$(PY) bench/report.py
+
+# The README's measured tables and figures, rewritten from bench/results/*.json and
+# assets/*/{metrics,faithfulness,training}.json between its `<!-- generated: NAME -->` markers
+# (`make bench` ends with the same writer; tests/test_readme.py fails when the README drifts).
+readme: install
+	$(PY) -m bench.readme
 
 # Refresh the English and German catalogs from the source (Babel); fails while a German
 # translation is missing. The page compiles the .po files in memory, so nothing else is built.
