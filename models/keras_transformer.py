@@ -12,8 +12,8 @@ Deviations from the lesson, each needed to show honest attention:
   much padding its batch has.
 - Tokenisation is a plain Python word tokenizer (models.text) with a saved vocabulary instead
   of TextVectorization, so the app can show the exact words each attention column belongs to.
-- Sequence length is 128 words, not 256 (AG News texts average about 40 words; longer inputs
-  are truncated with a notice), and positions beyond the text are never embedded.
+- Sequence length is 128 words, not 256 (AG News texts average about 40 words, history from
+  commit e681a1e; longer inputs are truncated with a notice), and positions beyond the text are never embedded.
 - The block returns its attention scores (MultiHeadAttention(return_attention_scores=True)).
 - The epoch count is chosen by early stopping on a validation split of the training rows, then
   the model is refit on all training rows for that many epochs.
