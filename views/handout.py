@@ -1,10 +1,12 @@
 """The lesson as one HTML file for the class: every step's text, answer and figure, readable offline.
 
-Each figure is drawn by the viz function its view uses, from the same shared results
-(``views.compute``), for what the step showed in this session: its own example, or the text,
-layer and head the teacher changed it to before revealing. Plotly's JavaScript is embedded once
-(``include_plotlyjs=True`` on the first figure) and the overview's thumbnails are a PNG data
-URI, so the file opens with no network and no CDN. All text is HTML-escaped.
+Each step's figure is drawn by the view the step names (``Step.figure``, a view KEY): that view's
+``data`` (through ``views.compute.view_data``, so the page's cached result is reused) and its
+``figure``, exactly as the page draws it, for what the step showed in this session: its own
+example, or the text, layer, head, word and token settings the teacher changed it to before
+revealing. Plotly's JavaScript is embedded once (``include_plotlyjs=True`` on the first figure)
+and the overview's thumbnails are a PNG data URI, so the file opens with no network and no CDN.
+All text is HTML-escaped.
 """
 
 from __future__ import annotations
@@ -13,19 +15,15 @@ import html
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
 import plotly.graph_objects as go
 
 from models.contract import Prediction
-from models.maths.flow import attention_flow
-from models.maths.rollout import attention_rollout
 from views import compute
 from views.i18n import _
 from views.lesson_steps import STEPS, Step
+from views.spec import Settings, Style, Subject
 from views.widgets import class_name
-from viz import alignment_heatmap, probability_bars
-from viz.heatmap import Panel, heatmap_panels
-from viz.overview import overview_image
+from viz import probability_bars
 
 STYLESHEET = """
 body { font-family: system-ui, sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #000; line-height: 1.45; }
@@ -36,11 +34,17 @@ code { background: #f2f2f2; padding: 0 0.2rem; }
 """
 PLOT_CONFIG = {"displaylogo": False, "responsive": True}
 STANDALONE_TEMPLATE = "plotly_white"
+# Drawn instead of the step's own view when that view does not apply to the model the teacher
+# switched to (flow on a one-layer model): every model has a heatmap.
+FALLBACK_VIEW = "heatmap"
 
 
 @dataclass(frozen=True)
 class Shown:
-    """What a step showed: its own settings, or the ones the teacher changed them to."""
+    """What a step showed: its own settings, or the ones the teacher changed them to.
+
+    ``query`` is the shown token the flow looks from (1-based), as the page's ``query`` field.
+    """
 
     model: str
     text: str
@@ -48,6 +52,9 @@ class Shown:
     head: int
     query: int
     scheme: str
+    words: bool = False
+    hide_special: bool = False
+    stretch: bool = False
 
 
 def step_settings(step: Step) -> Shown:
@@ -59,28 +66,26 @@ def _clamp(value: int, limit: int) -> int:
 
 
 def step_figure(step: Step, shown: Shown, prediction: Prediction) -> go.Figure:
-    """The step's figure, as its view draws it (special tokens shown, word pieces kept)."""
-    attentions, scheme = prediction.attentions, shown.scheme
-    layer = _clamp(shown.layer, prediction.num_layers)
-    head = _clamp(shown.head, prediction.num_heads)
-    self_attention = prediction.source_tokens == prediction.target_tokens and not prediction.is_seq2seq
-    if step.figure == "overview" and prediction.num_layers * prediction.num_heads > 1:
-        return overview_image(attentions, scheme=scheme, selected=(layer - 1, head - 1))
-    if step.figure == "flow" and self_attention and prediction.num_layers > 1:
-        tokens = prediction.source_tokens
-        query = _clamp(shown.query, len(tokens)) - 1
-        rolled = compute.cached("rollout", lambda: attention_rollout(attentions), shown.model, shown.text, False)[layer - 1][query]
-        flowed = compute.cached("flow", lambda: attention_flow(attentions, [query], layer)[0], shown.model, shown.text, False, layer, query)
-        panels = [
-            Panel(_("Rollout"), np.asarray(rolled)[None, :], tokens, [tokens[query]], stretch=True),
-            Panel(_("Flow"), np.asarray(flowed)[None, :], tokens, [tokens[query]], stretch=True),
-        ]
-        title = _("What reaches “{token}” by layer {layer}").format(token=tokens[query], layer=layer)
-        return heatmap_panels(panels, scheme=scheme, stacked=True, title=title)
-    single = prediction.num_layers * prediction.num_heads == 1
-    title = _("Alignment") if single else _("Layer {layer}, head {head}").format(layer=layer, head=head)
-    axes = dict(source_title=_("input characters"), target_title=_("output characters")) if prediction.is_seq2seq else {}
-    return alignment_heatmap(attentions[layer - 1, head - 1], prediction.source_tokens, prediction.target_tokens, scheme=scheme, title=title, **axes)
+    """The step's figure, drawn by the step's view (``step.figure``) with what the step showed.
+
+    ``prediction`` is ``shown.model``'s prediction of ``shown.text``.
+    """
+    from views import BY_KEY  # views/__init__ imports the lesson, which imports this module
+
+    model = compute.load_model(shown.model)
+    view = BY_KEY[step.figure]
+    if not view.applies(compute.shown_prediction(shown.model, shown.text, shown.words), model)[0]:
+        view = BY_KEY[FALLBACK_VIEW]
+    values = step.field_values | {"query": shown.query}
+    settings = Settings.of(
+        {field.name: values.get(field.name, field.default) for field in view.FIELDS},
+        layer=_clamp(shown.layer, prediction.num_layers),
+        head=_clamp(shown.head, prediction.num_heads),
+        words=shown.words,
+        hide_special=shown.hide_special,
+    )
+    d = compute.view_data(view, Subject(shown.model, model, shown.text, prediction), settings)
+    return view.figure(d, settings, Style(scheme=shown.scheme, stretch=shown.stretch))
 
 
 def _answer_line(prediction: Prediction) -> str:

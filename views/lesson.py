@@ -6,12 +6,18 @@ change the text and keep exploring. The model's answer and the step's figure sta
 "Reveal" (remembered per step for this session, not put in the link: a student who opens the
 link should guess first too); then the step's view is drawn by that view's own ``render``.
 
+The lesson has no ``data``, ``figure`` or ``rows`` of its own: each step is drawn by another view,
+so ``python -m views render`` does not offer it; its file for the class is the handout
+(``views.handout``), which draws each step with its view's ``data`` and ``figure``.
+
 Page state may only be changed before the widgets bound to it are drawn, so steps are set up
 in button callbacks, and by ``prepare`` (called by the page before its widgets) when someone
 arrives at the lesson from another view or from a link that names no text.
 """
 
 from __future__ import annotations
+
+import dataclasses
 
 import streamlit as st
 
@@ -44,20 +50,22 @@ def step_number() -> int:
     return min(max(1, state.get("step")), len(STEPS))
 
 
+def _first_panel_key(name: str) -> str:
+    """The lesson runs in the first panel: the key of ``name`` there, whether per panel or not."""
+    field = state.field_by_name()[name]
+    return field.key("" if field.per_panel else None)
+
+
 def setup(number: int) -> None:
     """Put step ``number``'s settings into the page state; only before the page's widgets are drawn."""
     step = STEPS[number - 1]
     session = st.session_state
-    session[state.key("step")] = number
-    session[state.key("model")] = step.model
-    session[state.key("text")] = step.text
-    session[state.key("layer")] = step.layer
-    session[state.key("head")] = step.head
-    session[state.key("scheme")] = step.scheme
-    session[state.key("query")] = step.query
-    session[state.key("ablate")] = step.ablate
-    for name in ("stretch", "words", "hide_special"):
-        session[state.key(name)] = False
+    values = dict(step=number, model=step.model, text=step.text, layer=step.layer, head=step.head, scheme=step.scheme)
+    values |= dict(stretch=False, words=False, hide_special=False)
+    # A view this installation lacks has no field to set (the ablation step without ablation).
+    values |= {name: value for name, value in step.field_values.items() if name in state.field_by_name()}
+    for name, value in values.items():
+        session[_first_panel_key(name)] = value
     # One panel: the side-by-side switch (the sidebar's compare_on toggle) goes off with it.
     session[state.key("compare")] = ""
     session["compare_on"] = False
@@ -144,7 +152,7 @@ def show_step_view(step: Step, ctx: ViewContext) -> None:
     st.caption(_(view.CAPTION))
     applies_here, reason = view.applies(ctx.shown, ctx.model)
     if applies_here:
-        view.render(ctx)
+        view.render(dataclasses.replace(ctx, view=view))
     else:
         st.info(reason)
 
@@ -193,6 +201,9 @@ def render(ctx: ViewContext) -> None:
         if (ctx.model_id, ctx.text) != (step.model, step.text):
             st.caption(_("About the step's own example, “{text}”:").format(text=escape_markdown(step.text)))
         st.success(step.say(step.answer), icon=":material/lightbulb:")
-        st.session_state.setdefault(_SHOWN, {})[number] = Shown(ctx.model_id, ctx.text, ctx.layer, ctx.head, state.get("query"), ctx.scheme)
+        settings, style = ctx.settings, ctx.style
+        st.session_state.setdefault(_SHOWN, {})[number] = Shown(
+            ctx.model_id, ctx.text, settings.layer, settings.head, ctx.get("query"), style.scheme, settings.words, settings.hide_special, style.stretch
+        )
         show_step_view(step, ctx)
     handout(state.get("lang"))

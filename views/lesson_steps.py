@@ -25,9 +25,10 @@ class Step:
     """One step of the lesson.
 
     ``views`` lists the view keys that can show the step, best first: the first one this
-    installation has is used (the ablation step falls back to attribution). ``figure`` is the
-    figure the handout draws for the step ("heatmap", "overview" or "flow"). ``expected`` is the
-    class (classifiers) or output (the date model) the step's text is chosen to give.
+    installation has is used (the ablation step falls back to attribution). ``figure`` is the KEY
+    of the view whose ``data`` and ``figure`` draw the step in the handout. ``query`` and
+    ``ablate`` are the step's values of those views' own fields (``field_values``). ``expected``
+    is the class (classifiers) or output (the date model) the step's text is chosen to give.
     """
 
     key: str
@@ -46,6 +47,11 @@ class Step:
     query: int = 1
     ablate: frozenset[tuple[int, int]] = frozenset()
     facts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def field_values(self) -> dict[str, object]:
+        """The step's values of view fields, by field name (``views.state``)."""
+        return {"query": self.query, "ablate": self.ablate}
 
     def say(self, message: str) -> str:
         """``message`` translated, with this step's numbers filled in."""
