@@ -21,7 +21,7 @@ from models.explain.faithfulness import (
     sufficiency,
     top_units,
 )
-from tests.helpers.tiny_models import TinyAttentionClassifier
+from tests.helpers.tiny_models import WORDS_KNOWN, TinyAttentionClassifier, numpy_forward
 
 # A bag-of-words "model": the positive class's probability is sigmoid(Σ weights of the ids it
 # sees). Ids 100 and 101 are special tokens worth nothing; ids 1..10 carry weights, so the
@@ -124,14 +124,28 @@ def test_word_units_are_removed_whole():
     assert removed == [[100, 3, 101]] and kept == [[100, 1, 2, 101]]
 
 
-def test_faithfulness_table_on_a_model_checks_its_text():
+def test_faithfulness_table_on_a_model_equals_deleting_words_in_its_numpy_twin():
     tiny = TinyAttentionClassifier()
-    text = "the good movie bad plot great"
+    words = ["the", "good", "movie", "bad", "plot", "great"]
+    text = " ".join(words)
     attributions = attribute(tiny, text)
+    target = attributions.target
+
+    def p(kept: list[str]) -> float:
+        embeds = tiny.weights["embeddings"][[WORDS_KNOWN.index(word) + 1 for word in kept]]
+        return float(numpy_forward(tiny.weights, embeds)[0][target])
+
     table = faithfulness_table(tiny, text, attributions)
     assert [row["method"] for row in table] == list(attributions.scores)
     for row in table:
-        assert -1.0 <= row["comprehensiveness"] <= 1.0 and -1.0 <= row["sufficiency"] <= 1.0
+        # Six words: the top 10, 20 and 50% are the top 1, 2 and 3 words (ties: earlier first).
+        ranked = np.argsort(-attributions.scores[row["method"]], kind="stable")
+        tops = [set(ranked[:count].tolist()) for count in (1, 2, 3)]
+        without = [[word for i, word in enumerate(words) if i not in top] for top in tops]
+        alone = [[word for i, word in enumerate(words) if i in top] for top in tops]
+        # The model runs in float32, its twin in float64.
+        assert row["comprehensiveness"] == pytest.approx(np.mean([p(words) - p(kept) for kept in without]), abs=1e-5)
+        assert row["sufficiency"] == pytest.approx(np.mean([p(words) - p(kept) for kept in alone]), abs=1e-5)
     with pytest.raises(ValueError, match="another model or text"):
         faithfulness_table(tiny, "the good movie", attributions)
 
@@ -144,9 +158,33 @@ def test_dataset_report_has_one_entry_per_method_with_times():
     assert done == [1, 2, 3] and gaps.shape == (3,)
     summary = gap_summary(np.array([0.01, 0.02, 0.1, float("nan")]))
     assert summary["texts"] == 3 and summary["median"] == pytest.approx(0.02) and summary["above_5_percent"] == pytest.approx(1 / 3)
+    assert summary["p90"] == pytest.approx(0.084)  # 90% of the way from 0.02 (50th) to 0.1 (100th): 0.02 + 0.8 · 0.08
     assert report["model"] == "keras-transformer" and report["n"] == 3
     methods = set(report) - {"model", "n"}
     assert methods == {*attribute(model, texts[0]).scores, "random"}
     assert report["random"]["seconds"] == 0.0
     for name in methods:
         assert set(report[name]) == {"comprehensiveness", "sufficiency", "seconds"} and report[name]["seconds"] >= 0
+
+
+def test_dataset_report_is_the_mean_of_each_texts_table_and_of_a_seeded_random_ranking():
+    tiny = TinyAttentionClassifier()
+    texts = ["the good movie bad plot great", "bad plot", "great movie the good"]
+    report, gaps = dataset_faithfulness(tiny, texts, steps=32)
+    per_text = [attribute(tiny, text, steps=32) for text in texts]
+    np.testing.assert_allclose(gaps, [a.completeness_gap for a in per_text])
+    rows = [{row["method"]: row for row in faithfulness_table(tiny, text, a)} for text, a in zip(texts, per_text)]
+    for name in per_text[0].scores:
+        for measure in ("comprehensiveness", "sufficiency"):
+            assert report[name][measure] == pytest.approx(np.mean([table[name][measure] for table in rows]), abs=1e-6), (name, measure)
+
+    def probs_of_texts(rows: list[list[int]]) -> np.ndarray:
+        """The model's own text path, not the batched id rows the report uses."""
+        return np.stack([p.probs for p in tiny.predict_batch([" ".join(WORDS_KNOWN[i - 1] for i in row) for row in rows])])
+
+    # The random row: text number k (from 1) ranked by numpy's generator seeded with k.
+    random_rows = []
+    for number, a in enumerate(per_text, start=1):
+        noise = np.random.default_rng(number).random(len(a.tokens))
+        random_rows.append([measure(a.token_ids, a.groups, noise, a.special, a.target, probs_of_texts) for measure in (comprehensiveness, sufficiency)])
+    assert [report["random"]["comprehensiveness"], report["random"]["sufficiency"]] == pytest.approx(np.mean(random_rows, axis=0), abs=1e-6)
