@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from views import VIEWS, state
 
 
@@ -31,7 +33,7 @@ def test_a_full_link_round_trips_through_the_schema():
 
 def test_bad_values_fall_back_to_defaults_one_by_one():
     values = state.parse_query({"model": "<script>", "view": "nope", "layer": "abc", "head": "0", "words": "yes", "ablate": "1:x", "text": "kept"})
-    assert values["model"] == state.FIELD_BY_NAME["model"].default
+    assert values["model"] == state.field_by_name()["model"].default
     assert values["view"] == "heatmap" and values["layer"] == 1 and values["head"] == 1
     assert values["words"] is False and values["ablate"] == frozenset()
     assert values["text"] == "kept"
@@ -55,11 +57,19 @@ def test_long_texts_stay_out_of_the_url():
     assert "text" not in state.to_query(values)
 
 
-def test_second_panel_fields_are_namespaced():
-    per_panel = {field.name for field in state.FIELDS if field.per_panel}
-    assert {"layer", "head", "ablate"} <= per_panel
-    assert state.key("layer", state.SECOND_PANEL) == "b.layer"
-    assert state.key("text", state.SECOND_PANEL) == "text"
+def test_every_views_own_field_is_per_panel_by_construction():
+    per_panel = {field.name for field in state.fields() if field.per_panel}
+    assert {field.name for view in VIEWS for field in view.FIELDS} | {"layer", "head"} == per_panel
+    for name in per_panel:
+        assert state.key(name, "") == name and state.key(name, state.SECOND_PANEL) == f"b.{name}"
+        with pytest.raises(TypeError, match="per panel"):
+            state.key(name)  # forgetting the panel is an error, not the first panel's widget
+
+
+def test_whole_page_fields_refuse_a_panel():
+    assert state.key("text") == "text"
+    with pytest.raises(TypeError, match="whole page"):
+        state.key("text", state.SECOND_PANEL)
 
 
 def test_every_view_key_is_a_valid_url_value():

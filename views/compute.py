@@ -20,7 +20,7 @@ import ctypes
 import dataclasses
 import os
 import threading
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
@@ -160,6 +160,8 @@ class SharedCache:
         self._pending: dict[Hashable, threading.Lock] = {}
         self.hits = 0
         self.misses = 0
+        # Computations by kind (the key's first part: "prediction", ("data", "flow"), ...).
+        self.computed: Counter[Hashable] = Counter()
 
     def _lookup(self, key: Hashable) -> tuple[bool, Any]:
         with self._lock:
@@ -192,6 +194,8 @@ class SharedCache:
         size = nbytes(value)
         with self._lock:
             self.misses += 1
+            if isinstance(key, tuple) and key:
+                self.computed[key[0]] += 1
             if size > self.max_bytes:
                 return  # larger than the whole cache: computed for this caller only
             self._values[key] = (value, size)

@@ -46,7 +46,7 @@ def heatmap_of(at: AppTest) -> dict:
 
 
 def model_runs() -> int:
-    """How many results the shared cache has computed so far (each prediction is one)."""
+    """How many predictions the shared cache has computed so far (one model run each)."""
     from views.compute import shared_cache
 
-    return shared_cache().misses
+    return shared_cache().computed["prediction"]
