@@ -2,9 +2,11 @@
 
 Modules: ``heatmap`` (one matrix, or several side by side), ``overview`` (every head as one
 image), ``headview`` (bertviz's two-column lines), ``stats`` (layer×head maps of head
-statistics), ``strip`` (per-token strips), ``bars`` (class probabilities), ``export`` (PNG, SVG,
-CSV, JSON) and ``python -m viz render``; ``colours``, ``labels`` and ``pooling`` serve them.
-Heavier modules are imported where they are used.
+statistics), ``strip`` (per-token strips), ``bars`` (class probabilities) and ``export`` (PNG,
+SVG, CSV, JSON); ``colours``, ``labels``, ``pooling`` and ``words`` serve them. Heavier modules
+are imported where they are used. viz imports numpy, plotly and Pillow, never the project's
+``models`` or ``views`` (``tests/test_viz_pure.py``): the views turn predictions into arrays and
+call it, and ``python -m views render`` writes its figures to files.
 """
 
 from viz.bars import probability_bars

@@ -20,11 +20,10 @@ import shutil
 import threading
 from collections.abc import Sequence
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 import numpy as np
 import plotly.graph_objects as go
-
-from models.base import LensError
 
 BROWSER_ENV = "BROWSER_PATH"  # choreographer's own override, honoured first
 BROWSER_CANDIDATES = ("/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
@@ -32,8 +31,12 @@ RENDER_TIMEOUT_S = 90.0
 SIGNIFICANT_DIGITS = 7  # float32 carries about 7 significant decimal digits; more would be noise
 
 
-class ExportError(LensError):
-    """A figure could not be turned into an image (no browser, or the browser failed)."""
+class ExportError(Exception):
+    """A figure could not be turned into an image (no browser, or the browser failed).
+
+    Its message is one line meant for the user; viz knows nothing of ``models``, so callers that
+    report ``LensError`` to the user catch this one too.
+    """
 
 
 def browser_path() -> str:
@@ -62,7 +65,7 @@ class _Renderer:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._kaleido = None
+        self._kaleido: Any = None  # a kaleido.Kaleido once started; kaleido has no type information
         self._closes_at_exit = False
 
     def _start(self) -> None:
@@ -108,6 +111,7 @@ class _Renderer:
         with self._lock:
             if self._kaleido is None:
                 self._start()
+            assert self._loop is not None  # _start sets it or raises
             future = asyncio.run_coroutine_threadsafe(self._kaleido.calc_fig(figure, opts=dict(format=image_format, scale=scale)), self._loop)
             try:
                 return future.result(timeout=RENDER_TIMEOUT_S)
@@ -161,14 +165,18 @@ def matrix_csv(weights: np.ndarray, row_tokens: Sequence[str], col_tokens: Seque
     return buffer.getvalue()
 
 
-def matrix_json(weights: np.ndarray, row_tokens: Sequence[str], col_tokens: Sequence[str], **meta) -> str:
-    """The matrix as JSON: {"tokens": {"rows", "columns"}, "weights": nested lists, **meta}.
+def matrix_record(weights: np.ndarray, row_tokens: Sequence[str], col_tokens: Sequence[str], **meta) -> dict:
+    """The matrix as plain JSON-ready data: {"tokens": {"rows", "columns"}, "weights": nested lists, **meta}.
 
     ``weights`` may carry leading axes (heads, or layers and heads) before its (rows, columns);
-    ``meta`` records where it came from (model, view, layer, head, text). NaN becomes null.
+    ``meta`` records where it came from (model, view, layer, head, text). NaN becomes None.
     """
     weights = _check(weights, row_tokens, col_tokens)
     flat = [_number(v) for v in weights.ravel().tolist()]
     nested = np.array(flat, dtype=object).reshape(weights.shape).tolist() if flat else weights.tolist()
-    record = {**meta, "tokens": {"rows": list(row_tokens), "columns": list(col_tokens)}, "weights": nested}
-    return json.dumps(record, ensure_ascii=False)
+    return {**meta, "tokens": {"rows": list(row_tokens), "columns": list(col_tokens)}, "weights": nested}
+
+
+def matrix_json(weights: np.ndarray, row_tokens: Sequence[str], col_tokens: Sequence[str], **meta) -> str:
+    """``matrix_record`` as JSON text (NaN becomes null)."""
+    return json.dumps(matrix_record(weights, row_tokens, col_tokens, **meta), ensure_ascii=False)

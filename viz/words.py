@@ -3,7 +3,7 @@
 viz knows nothing of the page, so it cannot know the reader's language; a caller that
 translates installs its gettext function with ``use_translation`` (the page installs
 ``views.i18n._``, which answers in each session's own language). Without one the words stay
-English, as ``python -m viz render`` prints them. The strings are marked with ``_`` so that
+English, as ``python -m views render`` prints them. The strings are marked with ``_`` so that
 ``python -m locales.extract`` finds them.
 """
 
