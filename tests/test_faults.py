@@ -248,10 +248,17 @@ def test_evaluate_writes_metrics_atomically(copy: Path):
     for path in leftovers:
         path.unlink()
 
-    finished = subprocess.run([PYTHON, "-m", "models", *command], cwd=copy, env=env, capture_output=True, text=True, timeout=600)
+    old_inode = metrics.stat().st_ino
+    finished = subprocess.run([PYTHON, "-m", "models", *command, "--json"], cwd=copy, env=env, capture_output=True, text=True, timeout=600)
     assert finished.returncode == 0, finished.stderr[-2000:]
-    written = json.loads(metrics.read_text())
-    assert written["model"] == "bahdanau-dates" and 0.0 <= written["accuracy"] <= 1.0 and written["n"] == json.loads(old)["n"]
+    written, shipped = json.loads(metrics.read_text()), json.loads(old)
+    printed = json.loads(finished.stdout.strip().splitlines()[-1])
+    # The file holds this run's report and the folder's training.json; the shipped weights on
+    # the fixed test dates give the shipped figures again.
+    figures = ("model", "accuracy", "per_class", "n")
+    assert {key: written[key] for key in figures} == printed == {key: shipped[key] for key in figures}
+    assert written["training"] == json.loads((metrics.parent / "training.json").read_text())
+    assert metrics.stat().st_ino != old_inode  # renamed into place by this run, not the old file left alone
     assert not [path for path in metrics.parent.iterdir() if path.name.startswith(".tmp-")]
 
 
