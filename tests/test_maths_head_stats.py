@@ -106,12 +106,15 @@ def test_shapes_order_and_table():
     stats = head_statistics(attentions, special, special, self_attention=True)
     assert list(stats) == list(STATISTICS)
     assert all(value.shape == (3, 5) for value in stats.values())
-    assert np.all((stats["entropy"] > 0) & (stats["entropy"] <= 1))
     # Spot-check one head against the definitions, over the five word rows.
     head = attentions[2, 4, 1:6]
+    assert stats["entropy"][2, 4] == pytest.approx(np.mean(-(head * np.log(head)).sum(axis=1) / np.log(7)))
+    assert stats["distance"][2, 4] == pytest.approx(np.mean([head[i - 1] @ np.abs(i - np.arange(7)) for i in range(1, 6)]))
     assert stats["confidence"][2, 4] == pytest.approx(head.max(axis=1).mean())
     assert stats["special"][2, 4] == pytest.approx((head[:, 0] + head[:, 6]).mean())
     assert stats["next"][2, 4] == pytest.approx(np.mean([attentions[2, 4, i, i + 1] for i in range(1, 6)]))
+    assert stats["previous"][2, 4] == pytest.approx(np.mean([attentions[2, 4, i, i - 1] for i in range(1, 6)]))
+    assert stats["self"][2, 4] == pytest.approx(np.mean([attentions[2, 4, i, i] for i in range(1, 6)]))
     table = head_table(stats)
     assert len(table) == 15
     assert list(table[0]) == ["layer", "head", *STATISTICS]
