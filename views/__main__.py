@@ -74,6 +74,10 @@ def _option(name: str) -> str:
     return "--" + name.replace("_", "-")
 
 
+def _default(field: state.Field) -> str:
+    return field.write(field.default) or "none"
+
+
 def _field_dest(name: str) -> str:
     return f"field.{name}"
 
@@ -100,7 +104,7 @@ def parser() -> argparse.ArgumentParser:
     own = render.add_argument_group("the views' own options (as in a link to the page)")
     for name, field in _view_fields().items():
         users = ", ".join(view.KEY for view in VIEWS if field in view.FIELDS)
-        own.add_argument(_option(name), dest=_field_dest(name), metavar="VALUE", help=f"{users} (default {field.write(field.default)})")
+        own.add_argument(_option(name), dest=_field_dest(name), metavar="VALUE", help=f"{users} (default: {_default(field)})")
     render.add_argument("-o", "--output", required=True, type=Path, help="out.png | .svg | .html | .json | .csv")
     return command
 
@@ -134,9 +138,7 @@ def field_values(view: ModuleType, given: Mapping[str, str | None]) -> dict[str,
         try:
             values[field.name] = field.default if text is None else field.parse(text)
         except (ValueError, TypeError):
-            raise RenderError(
-                f"{_option(field.name)} {text!r} is not a value the {view.KEY} view takes (its default is {field.write(field.default)})"
-            ) from None
+            raise RenderError(f"{_option(field.name)} {text!r} is not a value the {view.KEY} view takes (its default: {_default(field)})") from None
     return values
 
 
