@@ -237,3 +237,14 @@ def test_a_layer_or_head_the_model_lacks_exits_2_with_its_range(tmp_path, capsys
     code, out = render(tmp_path, "out.csv", "--model", "keras-transformer", "--text", NEWS, "--view", "heatmap", *args)
     assert code == 2 and one_error_line(capsys) == f"error: {message}"
     assert not out.exists()
+
+
+@pytest.mark.slow
+def test_the_colour_scheme_left_out_is_the_pages_grayscale_for_the_date_model_only(tmp_path, load):
+    grayscale = '"colorscale":[[0.0,"black"]'  # views.state.parse_query: the paper's figure for seq2seq
+    code, out = render(tmp_path, "d.html", "--model", "bahdanau-dates", "--text", example("bahdanau-dates"), "--view", "heatmap")
+    assert code == 0 and grayscale in out.read_text(encoding="utf-8")
+    code, out = render(tmp_path, "k.html", "--model", "keras-transformer", "--text", NEWS, "--view", "heatmap")
+    assert code == 0 and grayscale not in out.read_text(encoding="utf-8")
+    code, out = render(tmp_path, "g.html", "--model", "keras-transformer", "--text", NEWS, "--view", "heatmap", "--scheme", "grayscale")
+    assert code == 0 and grayscale in out.read_text(encoding="utf-8")

@@ -95,11 +95,11 @@ def parser() -> argparse.ArgumentParser:
     render.add_argument("--model", required=True, help="a model id (python -m models list)")
     render.add_argument("--text", required=True)
     render.add_argument("--view", required=True, help=" | ".join(_renderable_keys()))
-    render.add_argument("--layer", type=int, help="1-based (default: the page's, 1)")
-    render.add_argument("--head", type=int, help="1-based (default: the page's, 1)")
+    for name in ("layer", "head"):
+        render.add_argument(f"--{name}", type=int, help=f"1-based (default: the page's, {state.field_by_name()[name].default})")
     render.add_argument("--words", action="store_true", help="merge word pieces into words")
     render.add_argument("--hide-special", action="store_true", help="hide special tokens such as [CLS] and [SEP]")
-    render.add_argument("--scheme", default=state.SCHEMES[0], choices=state.SCHEMES)
+    render.add_argument("--scheme", choices=state.SCHEMES, help="default: the page's (grayscale for the date model, as in the paper)")
     render.add_argument("--stretch", action="store_true", help="map the largest weight shown to the top colour")
     own = render.add_argument_group("the views' own options (as in a link to the page)")
     for name, field in _view_fields().items():
@@ -240,7 +240,8 @@ def render(args: argparse.Namespace) -> Path:
         check_csv(view, tables)
     figure = None
     if fmt in FIGURE_FORMATS:
-        figure = view.figure(d, settings, Style(scheme=args.scheme, stretch=args.stretch))
+        scheme = args.scheme or state.parse_query({"model": args.model})["scheme"]
+        figure = view.figure(d, settings, Style(scheme=scheme, stretch=args.stretch))
         figure.update_layout(template=STANDALONE_TEMPLATE)
     meta = dict(
         model=args.model,
