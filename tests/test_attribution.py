@@ -20,7 +20,6 @@ from models.explain.attribution import (
     merge,
     occlusion,
     path_points,
-    readout_row,
     sum_groups,
     supports_attribution,
     without_units,
@@ -133,14 +132,6 @@ def test_attention_x_gradient_composes_layers_in_order():
     r1 = np.eye(2) + a1
     expected = r1 + a2 @ r1
     np.testing.assert_allclose(attention_x_gradient(np.stack([a1, a2])[:, None], np.stack([g, g])[:, None]), expected)
-
-
-def test_readout_row_first_or_mean():
-    matrix = np.array([[0.2, 0.8], [0.6, 0.4]])
-    np.testing.assert_allclose(readout_row(matrix, "first"), [0.2, 0.8])
-    np.testing.assert_allclose(readout_row(matrix, "mean"), [0.4, 0.6])
-    with pytest.raises(ValueError):
-        readout_row(matrix, "last")
 
 
 def test_occlusion_deletes_each_ordinary_unit_once_and_keeps_special_tokens():

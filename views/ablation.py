@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from models.base import AttentionModel
 from models.contract import Prediction
-from models.explain.ablation import head_importance, predict_with_heads_off, single_head_effects, supports_ablation
+from models.explain.ablation import format_heads, head_importance, predict_with_heads_off, single_head_effects, supports_ablation
 from views import compute, state
 from views.context import ViewContext
 from views.i18n import N_, _
-from views.widgets import class_name, clicked, layer_head_pickers, show_figure
+from views.spec import Settings, Shown, Style, Subject, Table, display_row
+from views.widgets import class_name, clicked, layer_head_pickers, matrix_downloads, show_figure
 from viz import probability_bars
 from viz.stats import stat_heatmaps
 from viz.strip import token_strips
@@ -29,25 +33,131 @@ FIELDS = (
     state.Field("ablate", state.parse_heads, frozenset(), write=state.format_heads),
     state.Field("uniform", state.flag, False, write=state.write_flag),
 )
+# The grid covers every head; the chosen one is only outlined.
+DEPENDS_ON: tuple[str, ...] = ()
+
+Heads = frozenset[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class HeadEffects:
+    """Per text, whatever is switched off: (layers, heads) change in p(predicted) with that head alone off, and its importance."""
+
+    effects: np.ndarray
+    importance: np.ndarray
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """The probabilities with ``heads_off`` switched off (or uniform attention), and the RNN's attention row then."""
+
+    probs: np.ndarray
+    attention: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class AblationData:
+    """Original against ablated probabilities, and for transformers the per-head grids.
+
+    ``heads_off`` are 0-based (layer, head) pairs; ``uniform`` is the RNN's switch (its
+    ``heads`` is None). ``attention`` is, for the RNN, its learned row and the row it was given
+    (uniform or learned again) as drawn, over the words.
+    """
+
+    labels: tuple[str, ...]
+    original: np.ndarray
+    ablated: np.ndarray
+    grid: tuple[int, int]
+    heads_off: Heads
+    uniform: bool
+    heads: HeadEffects | None
+    attention: Shown | None
+
+    @property
+    def predicted(self) -> int:
+        return int(np.argmax(self.original))
 
 
 def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:
-    reason = supports_ablation(model)
-    if reason is None:
+    if supports_ablation(model) is None:
         return True, ""
-    if not getattr(model, "labels", ()):
+    if prediction.is_seq2seq:
         return False, _("Switching attention off is shown for classifiers; this model generates text.")
     return False, _("Switching heads off needs a BERT-style encoder (BERT, RoBERTa, CamemBERT, XLM-RoBERTa, ELECTRA); this checkpoint's family cannot do it.")
 
 
-def _heads_off(ctx: ViewContext) -> frozenset[tuple[int, int]]:
-    """The panel's switched-off heads, 0-based, without any a link names beyond this model."""
-    layers, heads = ctx.model.attention_grid
-    return frozenset((layer - 1, head - 1) for layer, head in ctx.get("ablate") if layer <= layers and head <= heads)
+def heads_within(model: AttentionModel, ablate: frozenset[tuple[int, int]]) -> Heads:
+    """The field's 1-based heads as 0-based pairs, without any a link names beyond this model."""
+    layers, heads = model.attention_grid
+    return frozenset((layer - 1, head - 1) for layer, head in ablate if layer <= layers and head <= heads)
 
 
-def _set_heads_off(panel: str, heads_off: frozenset[tuple[int, int]]) -> None:
-    st.session_state[state.key("ablate", panel)] = frozenset((layer + 1, head + 1) for layer, head in heads_off)
+def uniform_mode(model: AttentionModel) -> bool:
+    """The model's one attention distribution is made uniform instead of switching heads off (the RNN)."""
+    return model.ablation_mode == "uniform"
+
+
+def head_effects(subject: Subject) -> HeadEffects:
+    return HeadEffects(single_head_effects(subject.model, subject.text), head_importance(subject.model, subject.text))
+
+
+def outcome(subject: Subject, heads_off: Heads, uniform: bool) -> Outcome:
+    ablated = predict_with_heads_off(subject.model, subject.text, heads_off, uniform=uniform)
+    return Outcome(ablated.probs, ablated.attentions[0, 0, 0] if uniform_mode(subject.model) else None)
+
+
+def assemble(subject: Subject, settings: Settings, heads_off: Heads, uniform: bool, ablated: Outcome, heads: HeadEffects | None) -> AblationData:
+    """The view's data from its parts (``outcome`` and ``head_effects``), which the page caches apart."""
+    original = subject.prediction
+    attention = None
+    if ablated.attention is not None:
+        attention = display_row(subject, settings, np.stack([original.attentions[0, 0, 0], ablated.attention]))
+    return AblationData(tuple(original.labels), original.probs, ablated.probs, tuple(subject.model.attention_grid), heads_off, uniform, heads, attention)
+
+
+def data(subject: Subject, settings: Settings) -> AblationData:
+    model = subject.model
+    uniform = uniform_mode(model) and bool(settings["uniform"])
+    heads_off = frozenset() if uniform_mode(model) else heads_within(model, settings["ablate"])
+    heads = None if uniform_mode(model) else head_effects(subject)
+    return assemble(subject, settings, heads_off, uniform, outcome(subject, heads_off, uniform), heads)
+
+
+def _switched_on(d: AblationData) -> np.ndarray:
+    on = np.ones(d.grid)
+    for layer, head in d.heads_off:
+        on[layer, head] = 0.0
+    return on
+
+
+def figure(d: AblationData, settings: Settings, style: Style) -> go.Figure:
+    if d.heads is None:
+        learned, given = d.attention.weights
+        strips = {_("learned attention"): learned, **({_("uniform attention"): given} if d.uniform else {})}
+        return token_strips(strips, list(d.attention.source), signed=False, scheme=style.scheme)
+    maps = {"on": _switched_on(d), "drop": -d.heads.effects, "importance": d.heads.importance}
+    titles = {
+        "on": _("Heads on (click to switch)"),
+        "drop": _("Drop in p(predicted) when switched off alone"),
+        "importance": _("Importance (Michel et al. 2019)"),
+    }
+    return stat_heatmaps(maps, titles, selected=(settings.layer - 1, settings.head - 1), scheme=style.scheme)
+
+
+def rows(d: AblationData) -> dict[str, Table]:
+    meta = {"heads_off": format_heads(d.heads_off), "uniform": d.uniform}
+    tables = {"ablation-probabilities": Table(np.stack([d.original, d.ablated]), ("original", "ablated"), d.labels, meta)}
+    if d.heads is not None:
+        layers, heads = d.grid
+        names = tuple(f"layer {n}" for n in range(1, layers + 1)), tuple(f"head {n}" for n in range(1, heads + 1))
+        predicted = {"class": d.labels[d.predicted]}
+        tables["ablation-single-head-effects"] = Table(d.heads.effects, *names, predicted)
+        tables["ablation-head-importance"] = Table(d.heads.importance, *names, predicted)
+    return tables
+
+
+def _set_heads_off(key: str, heads_off: Heads) -> None:
+    st.session_state[key] = frozenset((layer + 1, head + 1) for layer, head in heads_off)
 
 
 def _toggle_clicked(chart_key: str, panel: str) -> None:
@@ -55,81 +165,71 @@ def _toggle_clicked(chart_key: str, panel: str) -> None:
     if data:
         head = (int(data[0]) - 1, int(data[1]) - 1)
         current = frozenset((layer - 1, h - 1) for layer, h in state.get("ablate", panel))
-        _set_heads_off(panel, current ^ {head})
+        _set_heads_off(state.key("ablate", panel), current ^ {head})
 
 
-def _probabilities_side_by_side(model: AttentionModel, original: Prediction, ablated: Prediction, caption: str) -> None:
-    labels = [class_name(label) for label in model.labels]
+def _probabilities_side_by_side(ctx: ViewContext, d: AblationData, caption: str) -> None:
+    labels = [class_name(label) for label in d.labels]
     left, right = st.columns(2)
-    left.plotly_chart(probability_bars(labels, original.probs, title=_("Original")), width="stretch")
-    right.plotly_chart(probability_bars(labels, ablated.probs, title=caption), width="stretch")
-    before, after = int(np.argmax(original.probs)), int(np.argmax(ablated.probs))
-    change = float(ablated.probs[before] - original.probs[before])
+    left.plotly_chart(probability_bars(labels, d.original, title=_("Original")), width="stretch", key=ctx.widget_key("ablation-original"))
+    right.plotly_chart(probability_bars(labels, d.ablated, title=caption), width="stretch", key=ctx.widget_key("ablation-ablated"))
+    before, after = d.predicted, int(np.argmax(d.ablated))
     if before != after:
-        st.warning(_("The prediction changes from {before} to {after}.").format(before=class_name(model.labels[before]), after=class_name(model.labels[after])))
+        st.warning(_("The prediction changes from {before} to {after}.").format(before=labels[before], after=labels[after]))
     st.write(
         _("{label}: {before:.1%} → {after:.1%} ({change:+.1%} points).").format(
-            label=class_name(model.labels[before]), before=float(original.probs[before]), after=float(ablated.probs[before]), change=change
+            label=labels[before], before=float(d.original[before]), after=float(d.ablated[before]), change=float(d.ablated[before] - d.original[before])
         )
     )
+
+
+def _cached_outcome(ctx: ViewContext, heads_off: Heads, uniform: bool) -> Outcome:
+    return compute.cached("ablation", lambda: outcome(ctx.subject, heads_off, uniform), ctx.model_id, ctx.text, heads_off, uniform)
 
 
 def _render_uniform(ctx: ViewContext) -> None:
     st.toggle(_("Uniform attention"), key=ctx.key("uniform"), help=_("Replace the attention weights by 1/T over the words (Wiegreffe & Pinter 2019)."))
     uniform = bool(ctx.get("uniform"))
-    original = ctx.prediction
-    ablated = compute.cached("ablation", lambda: predict_with_heads_off(ctx.model, ctx.text, frozenset(), uniform=uniform), ctx.model_id, ctx.text, uniform)
-    _probabilities_side_by_side(ctx.model, original, ablated, _("Uniform attention") if uniform else _("Learned attention"))
-    rows = {_("learned attention"): original.attentions[0, 0, 0], _("uniform attention"): ablated.attentions[0, 0, 0]} if uniform else {}
-    if rows:
-        show_figure(ctx, token_strips(rows, list(original.source_tokens), signed=False, scheme=ctx.scheme), "ablation-uniform")
+    settings = ctx.settings
+    d = assemble(ctx.subject, settings, frozenset(), uniform, _cached_outcome(ctx, frozenset(), uniform), None)
+    _probabilities_side_by_side(ctx, d, _("Uniform attention") if uniform else _("Learned attention"))
+    if uniform:
+        show_figure(ctx, figure(d, settings, ctx.style), "ablation-uniform")
     st.caption(
         _(
             "If the probabilities barely move, the learned weights were not what the prediction depended on: "
             "the words' encodings carry the evidence whatever the weights (Wiegreffe & Pinter 2019)."
         )
     )
+    matrix_downloads(ctx, rows(d))
 
 
 def _render_heads(ctx: ViewContext) -> None:
-    model, panel = ctx.model, ctx.panel
-    layers, heads = model.attention_grid
-    heads_off = _heads_off(ctx)
+    layers, heads = ctx.model.attention_grid
+    heads_off = heads_within(ctx.model, ctx.get("ablate"))
     layer, head = layer_head_pickers(ctx)
     buttons = st.columns(3)
     if buttons[0].button(_("Keep only head {layer}:{head}").format(layer=layer, head=head), key=ctx.widget_key("keep-only")):
         heads_off = frozenset((row, column) for row in range(layers) for column in range(heads)) - {(layer - 1, head - 1)}
-        _set_heads_off(panel, heads_off)
+        _set_heads_off(ctx.key("ablate"), heads_off)
     if buttons[1].button(_("Switch off layer {layer}").format(layer=layer), key=ctx.widget_key("layer-off")):
         heads_off = heads_off | {(layer - 1, column) for column in range(heads)}
-        _set_heads_off(panel, heads_off)
+        _set_heads_off(ctx.key("ablate"), heads_off)
     if buttons[2].button(_("Switch every head on"), key=ctx.widget_key("all-on"), disabled=not heads_off):
         heads_off = frozenset()
-        _set_heads_off(panel, heads_off)
+        _set_heads_off(ctx.key("ablate"), heads_off)
 
-    effects = compute.cached("single_head_effects", lambda: single_head_effects(model, ctx.text), ctx.model_id, ctx.text)
-    importance = compute.cached("head_importance", lambda: head_importance(model, ctx.text), ctx.model_id, ctx.text)
-    switched_on = np.ones((layers, heads))
-    for row, column in heads_off:
-        switched_on[row, column] = 0.0
-    maps = {"on": switched_on, "drop": -effects, "importance": importance}
-    titles = {
-        "on": _("Heads on (click to switch)"),
-        "drop": _("Drop in p(predicted) when switched off alone"),
-        "importance": _("Importance (Michel et al. 2019)"),
-    }
-    show_figure(ctx, stat_heatmaps(maps, titles, selected=(layer - 1, head - 1), scheme=ctx.scheme), "ablation-grid", on_click=_toggle_clicked)
+    effects = compute.cached("head_effects", lambda: head_effects(ctx.subject), ctx.model_id, ctx.text)
+    settings = ctx.settings
+    d = assemble(ctx.subject, settings, heads_off, False, _cached_outcome(ctx, heads_off, False), effects)
+    show_figure(ctx, figure(d, settings, ctx.style), "ablation-grid", on_click=_toggle_clicked)
+    _probabilities_side_by_side(ctx, d, _("{count} of {total} heads off").format(count=len(heads_off), total=layers * heads))
 
-    original = ctx.prediction
-    ablated = compute.cached("ablation", lambda: predict_with_heads_off(model, ctx.text, heads_off), ctx.model_id, ctx.text, heads_off)
-    caption = _("{count} of {total} heads off").format(count=len(heads_off), total=layers * heads)
-    _probabilities_side_by_side(model, original, ablated, caption)
-
-    predicted = class_name(model.labels[int(np.argmax(original.probs))])
+    predicted = class_name(d.labels[d.predicted])
     st.subheader(_("Heads whose removal moves p({label}) most").format(label=predicted))
-    order = np.argsort(-np.abs(effects), axis=None, kind="stable")[:RANKED_HEADS]
+    order = np.argsort(-np.abs(effects.effects), axis=None, kind="stable")[:RANKED_HEADS]
     st.dataframe(
-        [{_("head"): f"{i // heads + 1}:{i % heads + 1}", _("change in p({label})").format(label=predicted): f"{effects.flat[i]:+.2%}"} for i in order],
+        [{_("head"): f"{i // heads + 1}:{i % heads + 1}", _("change in p({label})").format(label=predicted): f"{effects.effects.flat[i]:+.2%}"} for i in order],
         hide_index=True,
     )
     st.caption(
@@ -138,11 +238,14 @@ def _render_heads(ctx: ViewContext) -> None:
             "(Michel, Levy & Neubig 2019, “Are Sixteen Heads Really Better than One?”)."
         )
     )
+    matrix_downloads(ctx, rows(d))
 
 
 def render(ctx: ViewContext) -> None:
+    # The page caches the per-text grids apart from the probabilities, so a click on a head
+    # runs one ablated prediction, not every single-head ablation again.
     with st.spinner(_("Switching heads off…")):
-        if ctx.model.ablation_mode == "uniform":
+        if uniform_mode(ctx.model):
             _render_uniform(ctx)
         else:
             _render_heads(ctx)

@@ -3,18 +3,22 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
+import plotly.graph_objects as go
 import streamlit as st
 
 from models.base import AttentionModel
 from models.contract import Prediction
-from models.explain.attribution import MAX_STEPS, MIN_STEPS, attribute, merge, supports_attribution
+from models.explain.attribution import MAX_STEPS, MIN_STEPS, Attributions, attribute, merge, supports_attribution
 from models.explain.faithfulness import FRACTIONS, faithfulness_table, most_faithful
-from views import state
+from views import compute, state
 from views.context import ViewContext
 from views.i18n import N_, _
-from views.widgets import class_name, only_special_tokens_left, show_figure
+from views.spec import Settings, Style, Subject, Table
+from views.widgets import class_name, matrix_downloads, only_special_tokens_left, show_figure
 from viz.strip import token_strips
 
 KEY = "attribution"
@@ -46,6 +50,26 @@ STEP_CHOICES = tuple(steps for steps in (32, 64, 128, 256) if MIN_STEPS <= steps
 
 # The class explained (1-based; 0 = the predicted one) and the integrated-gradients steps.
 FIELDS = (state.Field("target", state.positive_int(1000), 0), state.Field("steps", state.positive_int(256), 32))
+# Every method covers the whole text: no layer or head is picked.
+DEPENDS_ON: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AttributionData:
+    """Every method's scores for one text and class, and how faithful each is (``faithfulness_table`` rows)."""
+
+    attributions: Attributions
+    faithfulness: tuple[Mapping[str, float | str], ...]
+    hide_special: bool
+
+    @property
+    def kept(self) -> list[int]:
+        """The units drawn: all, or the ordinary ones when special tokens are hidden."""
+        return [i for i, special in enumerate(self.attributions.special) if not (self.hide_special and special)]
+
+    @property
+    def empty(self) -> bool:
+        return not self.kept
 
 
 def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:
@@ -56,24 +80,58 @@ def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:
     return False, _("This model does not expose its input embeddings, which attributions need.")
 
 
-def _pickers(ctx: ViewContext) -> tuple[int | None, int]:
-    """The class explained (None = the predicted one) and the integrated-gradients steps."""
+def explained_class(model: AttentionModel, target: int) -> int | None:
+    """The class index ``attribute`` explains for the field ``target`` (1-based; 0 or unknown: the predicted one)."""
+    return target - 1 if 1 <= target <= len(model.labels) else None
+
+
+def stage(subject: Subject, target: int, steps: int, words: bool, methods: Sequence[str]) -> Attributions:
+    """One stage's methods (``STAGES``) for the field values ``target`` and ``steps``."""
+    return attribute(subject.model, subject.text, target=explained_class(subject.model, target), steps=steps, words=words, methods=methods)
+
+
+def data(subject: Subject, settings: Settings) -> AttributionData:
+    attributions = merge([stage(subject, settings["target"], settings["steps"], settings.words, methods) for methods in STAGES])
+    return AttributionData(attributions, tuple(faithfulness_table(subject.model, subject.text, attributions)), settings.hide_special)
+
+
+def figure(d: AttributionData, settings: Settings, style: Style) -> go.Figure:
+    a, kept = d.attributions, d.kept
+    strips = {_(METHOD_NAMES[name]): np.asarray(values)[kept] for name, values in a.scores.items()}
+    title = _("What p({label}) depends on, by method").format(label=class_name(a.target_label))
+    return token_strips(strips, [a.tokens[i] for i in kept], signed=True, title=title, scheme=style.scheme)
+
+
+def rows(d: AttributionData) -> dict[str, Table]:
+    a, kept = d.attributions, d.kept
+    methods = tuple(a.scores)
+    meta = {"class": a.target_label, "steps": a.steps, "completeness_gap": None if math.isnan(a.completeness_gap) else a.completeness_gap}
+    scores = np.stack([a.scores[name][kept] for name in methods])
+    faithfulness = np.array([[row["comprehensiveness"], row["sufficiency"]] for row in d.faithfulness]).reshape(-1, 2)
+    return {
+        "attribution-scores": Table(scores, methods, tuple(a.tokens[i] for i in kept), meta),
+        "attribution-faithfulness": Table(
+            faithfulness, tuple(row["method"] for row in d.faithfulness), ("comprehensiveness", "sufficiency"), {**meta, "fractions": list(FRACTIONS)}
+        ),
+    }
+
+
+def _fields(ctx: ViewContext) -> tuple[int, int]:
+    """The class and step pickers; returns the fields ``target`` and ``steps`` (both valid for this model)."""
     labels = ctx.model.labels
-    target_key, steps_key = ctx.key("target"), state.key("steps")
     if ctx.get("target") > len(labels):
-        st.session_state[target_key] = 0
-    if state.get("steps") not in STEP_CHOICES:
-        st.session_state[steps_key] = STEP_CHOICES[0]
+        st.session_state[ctx.key("target")] = 0
+    if ctx.get("steps") not in STEP_CHOICES:
+        st.session_state[ctx.key("steps")] = STEP_CHOICES[0]
     left, right = st.columns(2)
     left.selectbox(
         _("Class to explain"),
         range(len(labels) + 1),
         format_func=lambda i: _("the predicted class") if i == 0 else class_name(labels[i - 1]),
-        key=target_key,
+        key=ctx.key("target"),
     )
-    right.select_slider(_("Integrated-gradients steps"), STEP_CHOICES, key=steps_key)
-    target = ctx.get("target")
-    return (target - 1 if target else None), state.get("steps")
+    right.select_slider(_("Integrated-gradients steps"), STEP_CHOICES, key=ctx.key("steps"))
+    return ctx.get("target"), ctx.get("steps")
 
 
 def _baseline(model: AttentionModel) -> str:
@@ -82,8 +140,8 @@ def _baseline(model: AttentionModel) -> str:
     return _("the {token} embedding in place of every ordinary token's (special tokens and positions kept)").format(token=model.baseline_token)
 
 
-def _faithfulness_sentence(table: list[dict], label: str) -> str:
-    best = most_faithful(table)
+def _faithfulness_sentence(table: Sequence[Mapping], label: str) -> str:
+    best = most_faithful(list(table))
     row = next(r for r in table if r["method"] == best)
     return _(
         "On this text the model's behaviour follows {method} best: deleting the tokens it ranks highest changes p({label}) by "
@@ -91,58 +149,28 @@ def _faithfulness_sentence(table: list[dict], label: str) -> str:
     ).format(method=_(METHOD_NAMES[best]), label=label, deleted=-100 * row["comprehensiveness"], kept=-100 * row["sufficiency"])
 
 
-def _strips(ctx: ViewContext, attributions, stage: int) -> None:
-    label = class_name(attributions.target_label)
-    keep = [i for i, special in enumerate(attributions.special) if not (ctx.hide_special and special)]
-    rows = {_(METHOD_NAMES[name]): np.asarray(values)[keep] for name, values in attributions.scores.items()}
-    title = _("What p({label}) depends on, by method").format(label=label)
-    show_figure(ctx, token_strips(rows, [attributions.tokens[i] for i in keep], signed=True, title=title, scheme=ctx.scheme), f"attribution-{stage}")
-
-
-def render(ctx: ViewContext) -> None:
-    target, steps = _pickers(ctx)
-    parts, slot = [], st.empty()
-    # The fast methods are drawn at once; integrated gradients, then leave-one-out, join them.
-    for stage, methods in enumerate(STAGES):
-        with st.spinner(_("Computing attributions…")):
-            part = ctx.cached(
-                "attribution",
-                lambda methods=methods: attribute(ctx.model, ctx.text, target=target, steps=steps, words=ctx.words, methods=methods),
-                target,
-                steps,
-                methods,
-            )
-        parts.append(part)
-        attributions = merge(parts)
-        if ctx.hide_special and all(attributions.special):
-            only_special_tokens_left()
-            return
-        with slot.container():
-            _strips(ctx, attributions, stage)
-    with st.spinner(_("Measuring faithfulness…")):
-        table = ctx.cached("faithfulness", lambda: faithfulness_table(ctx.model, ctx.text, attributions), target, steps)
-    label = class_name(attributions.target_label)
-    for name in attributions.unavailable:
-        if name in UNAVAILABLE and (name != "flow" or "rollout" not in attributions.unavailable):
+def _explained(ctx: ViewContext, d: AttributionData) -> None:
+    """What the strips cannot say: missing methods, integrated gradients' completeness, faithfulness."""
+    a = d.attributions
+    label = class_name(a.target_label)
+    for name in a.unavailable:
+        if name in UNAVAILABLE and (name != "flow" or "rollout" not in a.unavailable):
             st.caption(_(UNAVAILABLE[name]))
-
-    gap = attributions.completeness_gap
-    total = float(attributions.scores["integrated_gradients"].sum())
+    gap = a.completeness_gap
     st.write(
         _(
             "Integrated gradients, {steps} steps, from {baseline}: the scores add up to {total:+.4f}; p({label}) goes from "
             "{start:.4f} at the baseline to {end:.4f}, a completeness gap of {gap}."
         ).format(
-            steps=attributions.steps,
+            steps=a.steps,
             baseline=_baseline(ctx.model),
-            total=total,
+            total=float(a.scores["integrated_gradients"].sum()),
             label=label,
-            start=attributions.baseline_probability,
-            end=float(attributions.probs[attributions.target]),
+            start=a.baseline_probability,
+            end=float(a.probs[a.target]),
             gap="—" if math.isnan(gap) else f"{gap:.1%}",
         )
     )
-
     st.subheader(_("Which explanation does the model follow?"))
     st.dataframe(
         [
@@ -151,11 +179,11 @@ def render(ctx: ViewContext) -> None:
                 _("comprehensiveness ↑"): round(row["comprehensiveness"], 4),
                 _("sufficiency ↓"): round(row["sufficiency"], 4),
             }
-            for row in table
+            for row in d.faithfulness
         ],
         hide_index=True,
     )
-    st.write(_faithfulness_sentence(table, label))
+    st.write(_faithfulness_sentence(d.faithfulness, label))
     st.caption(
         _(
             "Comprehensiveness: how much p({label}) drops when the method's top {fractions} of tokens are deleted; sufficiency: how much it "
@@ -163,3 +191,25 @@ def render(ctx: ViewContext) -> None:
             "the text, never replaced; special tokens always stay; the top k% is rounded up to at least one token."
         ).format(label=label, fractions=", ".join(f"{fraction:.0%}" for fraction in FRACTIONS))
     )
+
+
+def render(ctx: ViewContext) -> None:
+    target, steps = _fields(ctx)
+    settings, subject = ctx.settings, ctx.subject
+    key = (ctx.model_id, ctx.text, target, steps, settings.words)
+    parts, slot = [], st.empty()
+    # The fast methods are drawn at once; integrated gradients, then leave-one-out, join them.
+    for number, methods in enumerate(STAGES):
+        with st.spinner(_("Computing attributions…")):
+            parts.append(compute.cached("attribution", lambda methods=methods: stage(subject, target, steps, settings.words, methods), *key, methods))
+        d = AttributionData(merge(parts), (), settings.hide_special)
+        if d.empty:
+            only_special_tokens_left()
+            return
+        with slot.container():
+            show_figure(ctx, figure(d, settings, ctx.style), f"attribution-{number}")
+    with st.spinner(_("Measuring faithfulness…")):
+        table = compute.cached("faithfulness", lambda: tuple(faithfulness_table(ctx.model, ctx.text, d.attributions)), *key)
+    d = AttributionData(d.attributions, table, settings.hide_special)
+    _explained(ctx, d)
+    matrix_downloads(ctx, rows(d))

@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.base import LensError
+from models.contract import Prediction
 from models.explain.runner import runner_for
 from models.maths.flow import attention_flow
 from models.maths.rollout import attention_rollout
@@ -196,16 +197,6 @@ def attention_x_gradient(attentions: np.ndarray, gradients: np.ndarray) -> np.nd
     return relevance
 
 
-def readout_row(matrix: np.ndarray, readout: str) -> np.ndarray:
-    """The row of a (queries, T) matrix that the classifier reads: "first", or the "mean" row."""
-    matrix = np.asarray(matrix, dtype=np.float64)
-    if readout in ("first", "pooling"):
-        return matrix[0]
-    if readout == "mean":
-        return matrix.mean(axis=0)
-    raise ValueError(f"readout must be 'first', 'pooling' or 'mean', got {readout!r}")
-
-
 def without_units(ids: Sequence[int], groups: Groups, removed: Sequence[int]) -> list[int]:
     """``ids`` with the tokens of the units ``removed`` deleted (the rest keep their order)."""
     gone = {position for unit in removed for position in groups[unit]}
@@ -234,19 +225,25 @@ def sum_groups(values: np.ndarray, groups: Groups) -> np.ndarray:
     return np.array([values[list(group)].sum() for group in groups])
 
 
-def _flow_unavailable(model, length: int) -> str | None:
-    if model.attention_grid[0] <= 2:
+def _flow_unavailable(prediction: Prediction, length: int) -> str | None:
+    if prediction.num_layers <= 2:
         return None  # closed forms, no maximum flow needed
-    if model.readout == "mean":
+    if prediction.readout == "mean":
         return "this classifier averages every token, and flow into every token takes one maximum flow per pair of tokens: too slow to show live"
     if length > FLOW_MAX_TOKENS:
         return f"attention flow is shown for texts of up to {FLOW_MAX_TOKENS} tokens (one maximum flow per token)"
     return None
 
 
-def _flow_row(attentions: np.ndarray, readout: str) -> np.ndarray:
-    rows = [0] if readout == "first" else list(range(attentions.shape[-1]))
-    return readout_row(attention_flow(attentions, rows), "mean")
+def _flow_row(prediction: Prediction) -> np.ndarray:
+    # Flow into every query row costs one maximum flow per pair: only the rows read are computed.
+    rows = [0] if prediction.readout == "first" else list(range(len(prediction.target_tokens)))
+    return attention_flow(prediction.attentions, rows).mean(axis=0)
+
+
+def _read(prediction: Prediction, matrix: np.ndarray) -> np.ndarray:
+    """The row of ``matrix`` (queries, T) the classifier reads, in float64 as every score is."""
+    return prediction.readout_row(np.asarray(matrix, dtype=np.float64))
 
 
 class _Work:
@@ -268,24 +265,24 @@ class _Work:
         return values
 
     def attention(self) -> np.ndarray:
-        return self.timed("attention", lambda: readout_row(self.prediction.attentions[-1].mean(axis=0), self.model.readout), self.predict_seconds)
+        return self.timed("attention", lambda: _read(self.prediction, self.prediction.attentions[-1].mean(axis=0)), self.predict_seconds)
 
     def rollout(self) -> np.ndarray | None:
-        if not self.model.self_attention:
+        if not self.prediction.self_attention:
             self.unavailable["rollout"] = "the model has one attention layer of one query, nothing to compose"
             return None
-        return self.timed("rollout", lambda: readout_row(attention_rollout(self.prediction.attentions)[-1], self.model.readout), self.predict_seconds)
+        return self.timed("rollout", lambda: _read(self.prediction, attention_rollout(self.prediction.attentions)[-1]), self.predict_seconds)
 
     def flow(self) -> np.ndarray | None:
         reason = (
             "the model has one attention layer of one query, nothing to compose"
-            if not self.model.self_attention
-            else _flow_unavailable(self.model, len(self.row))
+            if not self.prediction.self_attention
+            else _flow_unavailable(self.prediction, len(self.row))
         )
         if reason:
             self.unavailable["flow"] = reason
             return None
-        return self.timed("flow", lambda: _flow_row(self.prediction.attentions, self.model.readout), self.predict_seconds)
+        return self.timed("flow", lambda: _flow_row(self.prediction), self.predict_seconds)
 
     def _full_pass(self):
         """One forward and backward pass at x, for gradient × input and attention × gradient."""
@@ -300,7 +297,7 @@ class _Work:
         return self.timed("gradient_x_input", lambda: gradient_x_input(full.embeds[0], full.d_embeds[0]), self._full_seconds)
 
     def attention_x_gradient(self) -> np.ndarray | None:
-        if not self.model.self_attention:
+        if not self.prediction.self_attention:
             self.unavailable["attention_x_gradient"] = "attention × gradient propagates relevance through self-attention layers"
             return None
         full = self._full_pass()
@@ -311,7 +308,7 @@ class _Work:
             matrix = attention_x_gradient(full.attentions[0], full.d_attentions[0] / max(float(full.probs[0, self.target]), 1e-12))
             # R starts as I: each token's own 1 says nothing about the others (and under a mean
             # readout it is a constant 1/T), so what is shown is the relevance attention adds.
-            return readout_row(matrix - np.eye(len(self.row)), self.model.readout)
+            return _read(self.prediction, matrix - np.eye(len(self.row)))
 
         return self.timed("attention_x_gradient", relevance, self._full_seconds)
 
