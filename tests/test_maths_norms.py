@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from models.maths.norms import LayerWeights, alti_contributions, alti_rollout, attention_norms, attention_probabilities, rebuild_layer
+from tests.helpers.alti import alti_reference
 
 
 def _layer(width: int = 4, heads: int = 2, inner: int = 3, **overrides) -> LayerWeights:
@@ -127,28 +128,6 @@ def test_alti_by_hand():
     np.testing.assert_allclose(after_attention, [[1.0, -1.0], [1.0, -1.0]], atol=1e-12)
 
 
-def _alti_reference(hidden, attention, weights):
-    """ALTI written out token pair by token pair, as in the paper; also returns the vectors' sum."""
-    heads, width = attention.shape[0], hidden.shape[1]
-    size, step = len(hidden), width // heads
-    values = hidden @ weights.value_kernel + weights.value_bias
-    f = np.array([[values[j, h * step : (h + 1) * step] @ weights.dense_kernel[h * step : (h + 1) * step] for j in range(size)] for h in range(heads)])
-    contributions, rebuilt = np.zeros((size, size)), np.zeros((size, width))
-    for i in range(size):
-        z = sum(attention[h, i, j] * f[h, j] for h in range(heads) for j in range(size)) + weights.dense_bias + hidden[i]
-        sigma = np.sqrt(z.var() + weights.ln1_eps)
-        y = (z - z.mean()) / sigma * weights.ln1_gamma + weights.ln1_beta
-        for j in range(size):
-            vector = sum(attention[h, i, j] * f[h, j] for h in range(heads)) + (hidden[j] if i == j else 0.0)
-            transformed = (vector - vector.mean()) * weights.ln1_gamma / sigma
-            rebuilt[i] += transformed
-            contributions[i, j] = max(0.0, np.abs(y).sum() - np.abs(y - transformed).sum())
-        bias = weights.dense_bias
-        rebuilt[i] += (bias - bias.mean()) * weights.ln1_gamma / sigma + weights.ln1_beta
-    with np.errstate(invalid="ignore"):
-        return contributions / contributions.sum(axis=1, keepdims=True), rebuilt
-
-
 @pytest.mark.parametrize("seed", range(3))
 def test_alti_matches_a_naive_loop_and_decomposes_layernorm_exactly(seed):
     rng = np.random.default_rng(seed)
@@ -156,7 +135,7 @@ def test_alti_matches_a_naive_loop_and_decomposes_layernorm_exactly(seed):
     hidden = rng.normal(size=(6, 8))
     attention = rng.dirichlet(np.ones(6) * 0.5, size=(2, 6))
     contributions = alti_contributions(hidden, attention, weights)
-    expected, rebuilt = _alti_reference(hidden, attention, weights)
+    expected, rebuilt = alti_reference(hidden, attention, weights)
     np.testing.assert_allclose(contributions, expected, atol=1e-5)
     assert np.all(contributions >= 0)
     np.testing.assert_allclose(contributions.sum(axis=1), 1.0, atol=1e-12)
@@ -172,7 +151,7 @@ def test_alti_row_owed_to_no_token_is_left_empty():
     hidden = rng.normal(size=(6, 8))
     attention = rng.dirichlet(np.ones(6) * 0.5, size=(2, 6))
     contributions = alti_contributions(hidden, attention, weights)
-    expected, _ = _alti_reference(hidden, attention, weights)  # 0 / 0 there
+    expected, _ = alti_reference(hidden, attention, weights)  # 0 / 0 there
     empty = np.isnan(expected).all(axis=1)
     assert empty.any()
     np.testing.assert_array_equal(contributions[empty], 0.0)

@@ -11,6 +11,7 @@ from models import hf_checkpoint, registry
 from models.base import LensError
 from models.maths.norms import attention_probabilities, rebuild_layer
 from models.value_aware import TOLERANCE, encoder_states, layer_weights, supports_value_aware, transformer_of, value_aware
+from tests.helpers.alti import alti_reference
 from tests.helpers.checkpoints import TEXT, make_checkpoint
 
 TEXTS = ("The bank raised rates on Friday.", "The striker scored twice as the club won the championship match on Sunday.")
@@ -63,7 +64,6 @@ def _check_against_tf(model, text: str):
     assert result.layer_norms.shape == result.alti.shape == result.alti_rollout.shape == (layers, size, size)
     assert result.tokens == model.tokenize([text])[0].tokens
     assert result.reconstruction_error < TOLERANCE
-    assert np.all(result.alti >= 0)
     np.testing.assert_allclose(result.alti.sum(axis=-1), 1.0, atol=1e-5)
     np.testing.assert_allclose(result.alti_rollout.sum(axis=-1), 1.0, atol=1e-5)
     # One layer recomputed with TF ops on the model's own layers.
@@ -73,6 +73,9 @@ def _check_against_tf(model, text: str):
     np.testing.assert_allclose(result.head_norms[layer], head_norms, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(result.layer_norms[layer], layer_norms, rtol=1e-4, atol=1e-5)
     weights = layer_weights(transformer)[layer]
+    # ALTI of that layer against the pair-by-pair loop (float64) on the model's own states.
+    expected_alti, _ = alti_reference(np.asarray(hidden_states[layer], dtype=np.float64), np.asarray(attentions[layer], dtype=np.float64), weights)
+    np.testing.assert_allclose(result.alti[layer], expected_alti, atol=1e-5)
     np.testing.assert_allclose(rebuild_layer(hidden_states[layer], attentions[layer], weights)[0], after_attention, atol=1e-4)
     # The query and key weights were read right too: they reproduce the model's attention.
     np.testing.assert_allclose(attention_probabilities(hidden_states[layer], weights), attentions[layer], atol=1e-5)
