@@ -7,6 +7,8 @@ sidebar, run the prediction (views.compute, cached), and hand a context to the c
 
 from __future__ import annotations
 
+import functools
+
 import streamlit as st
 
 import models
@@ -122,7 +124,8 @@ def show_panel(model_id: str, text: str, view, panel: str = "") -> None:
     if not applies:
         st.info(reason)
         return
-    view.render(ViewContext(Subject(model_id, model, text, prediction), shown, view, panel))
+    subject = Subject(model_id, model, text, prediction, predictor=functools.partial(compute.prediction, model_id))
+    view.render(ViewContext(subject, shown, view, panel))
 
 
 def main() -> None:

@@ -236,3 +236,12 @@ def test_a_typed_text_stays_when_switching_between_classifiers_but_not_to_the_da
     assert app.text_area(key="text").value == "Tuesday, 3rd of March 2015"
     app.selectbox(key="model").set_value("keras-transformer").run()
     assert app.text_area(key="text").value == app.selectbox(key="example").options[1]
+
+
+def test_changing_the_head_of_two_sentences_never_runs_the_model_on_either_text_again(app):
+    app.segmented_control(key="view").set_value("compare").run()
+    assert not app.exception
+    runs = model_runs()
+    app.selectbox(key="head").set_value(2).run()
+    assert not app.exception and len(figures(app)) >= 2
+    assert model_runs() == runs

@@ -57,7 +57,7 @@ def _joined(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
 def data(subject: Subject, settings: Settings) -> CompareData:
     """Raises LensError when the model cannot read the second text (empty, too long, unreadable)."""
     text = settings["text2"]
-    other = Subject(subject.model_id, subject.model, text, subject.model.predict(text))
+    other = Subject(subject.model_id, subject.model, text, subject.predict(text))
     layer, head = settings.layer - 1, settings.head - 1
     first = display(subject, settings, subject.prediction.attentions[layer, head])
     second = display(other, settings, other.prediction.attentions[layer, head])

@@ -22,7 +22,7 @@ call ``data``, ``figure`` and ``rows`` the same way, so a view's logic is writte
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -41,6 +41,12 @@ class Subject:
     model: AttentionModel
     text: str
     prediction: Prediction
+    # How another text is predicted by the same model (the two-sentence view): the page hands
+    # in its shared cache, so changing the head never runs the model on the second text again.
+    predictor: Callable[[str], Prediction] | None = field(default=None, compare=False, hash=False, repr=False)
+
+    def predict(self, text: str) -> Prediction:
+        return (self.predictor or self.model.predict)(text)
 
 
 @dataclass(frozen=True)
