@@ -141,7 +141,8 @@ def test_read_date_reads_every_format_back():
         for day in EDGE_DATES:
             if fmt.date_range[0] <= day <= fmt.date_range[1]:
                 assert check_date(fmt.render(day).upper()) == (day.isoformat(), None)
-                assert read_date(fmt.render(day)) is not None
+                reading = read_date(fmt.render(day))
+                assert (reading.year, reading.month, reading.day) == (day.year, day.month, day.day), fmt.render(day)
 
 
 @pytest.mark.parametrize(
