@@ -153,7 +153,7 @@ def test_alti_row_owed_to_no_token_is_left_empty():
     contributions = alti_contributions(hidden, attention, weights)
     expected, _ = alti_reference(hidden, attention, weights)  # 0 / 0 there
     empty = np.isnan(expected).all(axis=1)
-    assert empty.any()
+    assert np.flatnonzero(empty).tolist() == [2]
     np.testing.assert_array_equal(contributions[empty], 0.0)
     np.testing.assert_allclose(contributions[~empty], expected[~empty], atol=1e-5)
 
