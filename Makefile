@@ -45,6 +45,7 @@ test-fast: install
 lint: install
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(PY) -m mypy
 
 # Browsers cannot be downloaded here: end-to-end tests, screenshots, the browser benchmark and
 # static image export (kaleido) all drive Debian's chromium.

@@ -88,7 +88,7 @@ def _predictions(args: argparse.Namespace) -> tuple[list, dict]:
     reason = supports_ablation(model)
     if reason:
         raise LensError(reason)
-    heads = parse_heads(args.ablate or "", model.attention_grid)
+    heads = parse_heads(args.ablate or "", model.attention_grid)  # type: ignore[attr-defined]  # every model that supports ablation has one
     if args.ablate is not None and not heads:
         raise LensError("--ablate needs at least one LAYER:HEAD, e.g. --ablate 1:2")
     predictions = [predict_with_heads_off(model, text, heads, uniform=args.uniform) for text in args.texts]

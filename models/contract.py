@@ -8,8 +8,10 @@ and tuples of strings, never a TensorFlow tensor, so a new model family plugs in
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 # Softmax outputs of float32 models drift by a few ulps per row; anything beyond this is a bug.
 ROW_SUM_TOLERANCE = 1e-4
@@ -24,7 +26,7 @@ class ContractError(ValueError):
     """A model produced a Prediction that breaks the contract (a bug in the model wrapper)."""
 
 
-def _owned(values) -> np.ndarray:
+def _owned(values: npt.ArrayLike) -> np.ndarray:
     """``values`` as a float32 array that holds its own memory.
 
     A view would keep its whole base alive for as long as the prediction is cached: a padded
@@ -145,7 +147,8 @@ class Prediction:
         """The row of a (..., queries, source) matrix that the classifier reads."""
         matrix = np.asarray(matrix)
         if self.readout == "mean":
-            return matrix.mean(axis=-2)
+            mean: np.ndarray = matrix.mean(axis=-2)
+            return mean
         if self.readout in ("first", "pooling"):
             return matrix[..., 0, :]
         raise ContractError(f"{self.model} generates text: no attention row is read by a classifier")
@@ -156,7 +159,7 @@ class Prediction:
             return None
         return self.labels[int(np.argmax(self.probs))]
 
-    def to_json_dict(self) -> dict:
+    def to_json_dict(self) -> dict[str, Any]:
         """The CLI's ``predict --json`` record (attention values stay out: they can be huge)."""
         return {
             "model": self.model,

@@ -47,6 +47,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Literal
 
 import numpy as np
 from babel.dates import get_day_names, get_month_names
@@ -57,13 +58,13 @@ FIRST_TWO_DIGIT_DATE, LAST_TWO_DIGIT_DATE = dt.date(1969, 1, 1), dt.date(2068, 1
 LOWER_CASE_SHARE, UPPER_CASE_SHARE = 0.2, 0.1
 
 
-def _months(width: str, locale: str) -> tuple[str, ...]:
+def _months(width: Literal["wide", "abbreviated"], locale: str) -> tuple[str, ...]:
     """January..December as CLDR writes them in a date ("format" context), from Babel."""
     names = get_month_names(width, locale=locale)
     return tuple(names[month] for month in range(1, 13))
 
 
-def _weekdays(width: str, locale: str) -> tuple[str, ...]:
+def _weekdays(width: Literal["wide", "abbreviated"], locale: str) -> tuple[str, ...]:
     """Monday..Sunday (Babel's 0 = Monday, as date.weekday()) as CLDR writes them in a date."""
     names = get_day_names(width, locale=locale)
     return tuple(names[day] for day in range(7))

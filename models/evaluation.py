@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Protocol, TypeVar
 
 import numpy as np
 
-from models.base import AttentionModel
 from models.data import Split
 
 T = TypeVar("T")
+
+
+class Classifier(Protocol):
+    """What evaluation reads of a model: its id, its class names and batched probabilities."""
+
+    @property
+    def model_id(self) -> str: ...
+
+    @property
+    def labels(self) -> tuple[str, ...]: ...
+
+    def predict_probs(self, texts: Sequence[str], batch_size: int = ...) -> np.ndarray: ...
 
 
 def classification_report(probs: np.ndarray, gold: np.ndarray, labels: tuple[str, ...]) -> dict:
@@ -34,7 +45,7 @@ def in_batches(model_id: str, texts: Sequence[str], predict: Callable[[list[str]
     return chunks
 
 
-def evaluate_classifier(model: AttentionModel, split: Split, batch_size: int = 256) -> dict:
+def evaluate_classifier(model: Classifier, split: Split, batch_size: int = 256) -> dict:
     """Predict every row of ``split`` in batches, reporting progress on stderr."""
     chunks = in_batches(model.model_id, split.texts, model.predict_probs, batch_size)
     return classification_report(np.concatenate(chunks), np.asarray(split.labels), model.labels)

@@ -158,7 +158,7 @@ class BucketedFunction:
         ``extras[k][i]`` is row i's value of the k-th extra input. A row may be empty: the model
         then sees no token at all.
         """
-        results: list[tuple[np.ndarray, ...] | None] = [None] * len(rows)
+        results: list[tuple[np.ndarray, ...]] = [()] * len(rows)  # every row's place is filled below
         # Sorting by length fills each batch with texts of one bucket.
         order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
         batches: list[tuple[int, list[int]]] = []

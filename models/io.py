@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
     """Call ``write(tmp_path)`` on a temporary file beside ``path``, then rename it into place."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -52,7 +52,7 @@ def sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def atomic_write_files(folder: Path, writers: dict[str, Callable[[Path], None]]) -> None:
+def atomic_write_files(folder: Path, writers: dict[str, Callable[[Path], object]]) -> None:
     """Replace the files ``writers`` names in ``folder`` all at once, as far as a reader can tell.
 
     ``writers[name](tmp_path)`` writes one file. Their SHA-256 go into ``checksums.json``, which

@@ -126,7 +126,9 @@ def build_head(config: dict):
 
 def write_head(head, path: Path) -> None:
     """The head's variables as plain arrays named by their Keras path ("member_1_hidden_1/kernel")."""
-    np.savez(path, **{variable.path: np.asarray(variable.numpy()) for variable in head.weights})
+    arrays: dict[str, np.ndarray] = {variable.path: np.asarray(variable.numpy()) for variable in head.weights}
+    # allow_pickle is numpy's default, spelled out so that type checkers do not match ``**arrays`` to it.
+    np.savez(path, allow_pickle=True, **arrays)
 
 
 def load_head(config: dict, path: Path, remedy: str):

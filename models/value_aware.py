@@ -18,11 +18,15 @@ with a reason.
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 
 from models.base import AttentionModel, LensError, check_text
 from models.maths.norms import ACTIVATIONS, LayerWeights, alti_contributions, alti_rollout, attention_norms, rebuild_layer
+
+if TYPE_CHECKING:
+    from models.hf_common import TransformerClassifier
 
 # The issue's threshold: the rebuilt layers must reproduce the model's hidden states this closely.
 TOLERANCE = 1e-4
@@ -111,7 +115,7 @@ def _norm(layer) -> tuple[np.ndarray, np.ndarray, float]:
 def layer_weights(transformer) -> list[LayerWeights]:
     """Every encoder layer's weights, copied out of ``transformer`` (a transformers TF model)."""
     config = transformer.config
-    activation = _activation_name(config)
+    activation = cast(str, _activation_name(config))  # LayerWeights refuses anything but a name in ACTIVATIONS
     weights = []
     for layer in _encoder_layers(transformer):
         if config.model_type == DISTILBERT:
@@ -175,7 +179,8 @@ def value_aware(model: AttentionModel, text: str) -> ValueAware:
     reason = supports_value_aware(model)
     if reason is not None:
         raise LensError(reason)
-    row = model.tokenize([check_text(text)])[0]
+    # A transformers model inside (supports_value_aware) means a TransformerClassifier.
+    row = cast("TransformerClassifier", model).tokenize([check_text(text)])[0]
     transformer = transformer_of(model)
     hidden_states, attentions = encoder_states(transformer, row.ids)
     weights = layer_weights(transformer)

@@ -9,9 +9,11 @@ refit on every training row, and keep weights, vocabulary and config in one asse
 from __future__ import annotations
 
 import threading
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -24,6 +26,7 @@ from models.io import atomic_write_files, read_json, write_json
 from models.text import Vocabulary, encode
 
 WEIGHTS, VOCAB, CONFIG = "weights.weights.h5", "vocab.json", "config.json"
+Family = TypeVar("Family", bound="WordClassifier")
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,7 @@ class WordClassifier(AttentionModel):
 
     self_attention = True
     query_token = ""  # the target token of a pooling attention row (self_attention False)
+    readout: str  # each family's own: the row its classifier reads (models.contract.READOUTS)
 
     def __init__(self, model_id: str, config: dict, vocab: Vocabulary, classifier, inspector):
         self.model_id = model_id
@@ -63,8 +67,13 @@ class WordClassifier(AttentionModel):
         self.vocab = vocab
         self.classifier = classifier
         self.inspector = inspector
-        self._head_masked = None
+        self._head_masked: Callable[..., Any] | None = None
         self._head_masked_lock = threading.Lock()
+
+    @property
+    @abstractmethod
+    def attention_grid(self) -> tuple[int, int]:
+        """(layers, heads)."""
 
     def _prediction(self, words: list[str], probs: np.ndarray, attentions: np.ndarray, dropped: int) -> Prediction:
         """One text's Prediction from its row of outputs; ``attentions`` (layers, heads, queries, time) padded."""
@@ -122,7 +131,7 @@ class WordClassifier(AttentionModel):
         return np.asarray(self.classifier.predict(ids, batch_size=batch_size, verbose=0))
 
 
-def load(recipe: Recipe, model_class: type[WordClassifier], model_id: str, asset_dir: Path) -> WordClassifier:
+def load(recipe: Recipe, model_class: type[Family], model_id: str, asset_dir: Path) -> Family:
     asset_dir = Path(asset_dir)
     remedy = retrain_remedy(model_id)
     config = {**recipe.default_config, **read_json(asset_dir / CONFIG, remedy)}
@@ -140,7 +149,7 @@ def _fit(recipe: Recipe, config: dict, vocab: Vocabulary, rows, epochs: int, val
     classifier, inspector = recipe.build_models(config)
     classifier.compile(optimizer=recipe.optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x, _, _ = encode(vocab, list(rows.texts), config["max_tokens"])
-    fit_args = dict(epochs=epochs, batch_size=64, verbose=verbose)
+    fit_args: dict[str, Any] = dict(epochs=epochs, batch_size=64, verbose=verbose)
     if validation is not None:
         x_val, _, _ = encode(vocab, list(validation.texts), config["max_tokens"])
         fit_args["validation_data"] = (x_val, np.asarray(validation.labels))

@@ -134,6 +134,7 @@ def head_importance(model, text: str) -> np.ndarray:
     row = model.explain_tokens(text)
     predicted = int(np.argmax(runner.probs([row.ids])[0]))
     gradients = runner.gradients(runner.embed(row.ids)[np.newaxis], len(row), predicted, full=True)
+    assert gradients.d_heads is not None  # _check_supported refused models that take no head mask
     return normalise_per_layer(np.abs(gradients.d_heads[0]))
 
 

@@ -53,7 +53,7 @@ class Gradients:
 
 
 class Runner:
-    def __init__(self, model):
+    def __init__(self, model) -> None:
         self.model = model
         self.grid = tuple(model.attention_grid)
         self.takes_head_mask = not model.head_mask_unsupported

@@ -26,7 +26,7 @@ def residual_mixing(attentions: np.ndarray, residual: bool = True) -> np.ndarray
     added for the residual connection and every row renormalised (their ``compute_joint_attention``
     and the capacities of their flow graph); without it, the head average alone.
     """
-    per_layer = _square(attentions, 4, "attention composition").mean(axis=1)
+    per_layer: np.ndarray = _square(attentions, 4, "attention composition").mean(axis=1)
     if residual:
         per_layer = per_layer + np.eye(per_layer.shape[-1])
         per_layer = per_layer / per_layer.sum(axis=-1, keepdims=True)

@@ -83,6 +83,7 @@ def attention_flow(
     rows = _checked_rows(query_rows, size)
     graph = graph[:through_layer]
     total = len(rows) * size
+    flows: np.ndarray
     if through_layer == 1:
         flows = graph[0][rows]
     elif through_layer == 2:

@@ -52,7 +52,8 @@ def _diagonal_mean(attentions: np.ndarray, rows: np.ndarray, offset: int) -> np.
     valid = (columns >= 0) & (columns < attentions.shape[-1])
     if not valid.any():
         return np.full(attentions.shape[:2], np.nan)
-    return attentions[..., rows[valid], columns[valid]].mean(axis=-1)
+    means: np.ndarray = attentions[..., rows[valid], columns[valid]].mean(axis=-1)
+    return means
 
 
 def head_statistics(attentions: np.ndarray, source_special: Sequence[bool], target_special: Sequence[bool], *, self_attention: bool) -> dict[str, np.ndarray]:
@@ -97,7 +98,7 @@ def head_statistics(attentions: np.ndarray, source_special: Sequence[bool], targ
     return {key: stats[key].copy() for key in STATISTICS}
 
 
-def head_table(stats: dict[str, np.ndarray]) -> list[dict]:
+def head_table(stats: dict[str, np.ndarray]) -> list[dict[str, float]]:
     """One dict per (layer, head), numbered from 1, with every statistic: rows of a sortable table."""
     layers, heads = stats["entropy"].shape
     return [

@@ -40,15 +40,18 @@ from models.maths.compose import compose
 
 
 def _gelu(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+    gelu: np.ndarray = 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
+    return gelu
 
 
 def _gelu_tanh(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+    gelu: np.ndarray = 0.5 * x * (1.0 + np.tanh(math.sqrt(2.0 / math.pi) * (x + 0.044715 * x**3)))
+    return gelu
 
 
 def _gelu_fast(x: np.ndarray) -> np.ndarray:
-    return 0.5 * x * (1.0 + np.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)))
+    gelu: np.ndarray = 0.5 * x * (1.0 + np.tanh(x * 0.7978845608 * (1.0 + 0.044715 * x * x)))
+    return gelu
 
 
 # The feed-forward activations of transformers' TF models (activations_tf.ACT2FN), by config name.
@@ -102,7 +105,7 @@ class LayerWeights:
     ln2_eps: float
     num_heads: int
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for field in dataclasses.fields(self):
             if field.type == "np.ndarray":
                 object.__setattr__(self, field.name, np.asarray(getattr(self, field.name), dtype=np.float64))
@@ -130,12 +133,13 @@ class LayerWeights:
 
     @property
     def width(self) -> int:
-        return self.query_kernel.shape[0]
+        return int(self.query_kernel.shape[0])
 
 
 def _layer_norm(x: np.ndarray, gamma: np.ndarray, beta: np.ndarray, eps: float) -> np.ndarray:
     centred = x - x.mean(axis=-1, keepdims=True)
-    return centred / np.sqrt((centred**2).mean(axis=-1, keepdims=True) + eps) * gamma + beta
+    normalised: np.ndarray = centred / np.sqrt((centred**2).mean(axis=-1, keepdims=True) + eps) * gamma + beta
+    return normalised
 
 
 def _checked(hidden: np.ndarray, attention: np.ndarray, weights: LayerWeights) -> tuple[np.ndarray, np.ndarray]:
@@ -152,19 +156,22 @@ def _checked(hidden: np.ndarray, attention: np.ndarray, weights: LayerWeights) -
 def _values(hidden: np.ndarray, weights: LayerWeights) -> np.ndarray:
     """(x_j W_V + b_V)^h for every head and token: (H, T, D / H)."""
     heads, width = weights.num_heads, weights.width
-    return (hidden @ weights.value_kernel + weights.value_bias).reshape(len(hidden), heads, width // heads).transpose(1, 0, 2)
+    values: np.ndarray = (hidden @ weights.value_kernel + weights.value_bias).reshape(len(hidden), heads, width // heads).transpose(1, 0, 2)
+    return values
 
 
 def _transformed_values(hidden: np.ndarray, weights: LayerWeights) -> np.ndarray:
     """f^h(x_j) = (x_j W_V + b_V)^h W_O^h for every head and token: (H, T, D)."""
     heads, width = weights.num_heads, weights.width
-    return np.matmul(_values(hidden, weights), weights.dense_kernel.reshape(heads, width // heads, width))
+    transformed: np.ndarray = np.matmul(_values(hidden, weights), weights.dense_kernel.reshape(heads, width // heads, width))
+    return transformed
 
 
 def _attention_output(hidden: np.ndarray, attention: np.ndarray, weights: LayerWeights) -> np.ndarray:
     """Σ_h Σ_j α^h_ij f^h(x_j) + b_O, computed as BERT does: heads' contexts concatenated, then W_O."""
     context = np.matmul(attention, _values(hidden, weights))  # (H, T, D / H)
-    return context.transpose(1, 0, 2).reshape(len(hidden), weights.width) @ weights.dense_kernel + weights.dense_bias
+    output: np.ndarray = context.transpose(1, 0, 2).reshape(len(hidden), weights.width) @ weights.dense_kernel + weights.dense_bias
+    return output
 
 
 def attention_probabilities(hidden: np.ndarray, weights: LayerWeights) -> np.ndarray:
@@ -174,7 +181,8 @@ def attention_probabilities(hidden: np.ndarray, weights: LayerWeights) -> np.nda
     queries = (hidden @ weights.query_kernel + weights.query_bias).reshape(len(hidden), heads, width // heads)
     keys = (hidden @ weights.key_kernel + weights.key_bias).reshape(len(hidden), heads, width // heads)
     scores = np.einsum("ihk,jhk->hij", queries, keys) / math.sqrt(width // heads)
-    return softmax(scores, axis=-1)
+    probabilities: np.ndarray = softmax(scores, axis=-1)
+    return probabilities
 
 
 def rebuild_layer(hidden: np.ndarray, attention: np.ndarray, weights: LayerWeights) -> tuple[np.ndarray, np.ndarray]:
@@ -239,7 +247,8 @@ def alti_contributions(hidden: np.ndarray, attention: np.ndarray, weights: Layer
     distances = distances.T / sigma[:, np.newaxis]
     contributions = np.maximum(np.abs(output).sum(axis=-1, keepdims=True) - distances, 0.0)
     totals = contributions.sum(axis=-1, keepdims=True)
-    return np.divide(contributions, totals, out=np.zeros_like(contributions), where=totals > 0)
+    shares: np.ndarray = np.divide(contributions, totals, out=np.zeros_like(contributions), where=totals > 0)
+    return shares
 
 
 def alti_rollout(contributions: np.ndarray) -> np.ndarray:

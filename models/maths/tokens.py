@@ -88,7 +88,7 @@ def merge_subwords(attentions: np.ndarray, row_groups: Groups, column_groups: Gr
     to_words = _membership(column_groups, source_len)
     rows = _membership(row_groups, target_len)
     from_words = (rows / rows.sum(axis=0)).T
-    merged = from_words @ attentions.astype(np.float64) @ to_words
+    merged: np.ndarray = from_words @ attentions.astype(np.float64) @ to_words
     return merged.astype(attentions.dtype)
 
 
