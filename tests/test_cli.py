@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from models import registry
@@ -34,10 +35,12 @@ def test_predict_json_emits_one_object_per_text(capsys):
     assert main(["predict", "--model", "keras-transformer", "--json", "Stocks fall", "Team wins the cup"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(records) == 2
-    assert set(records[0]) == {"model", "labels", "probs", "source_tokens", "target_tokens", "attention_shape", "output"}
+    keys = {"model", "labels", "probs", "source_tokens", "target_tokens", "attention_shape", "output", "self_attention", "readout"}
+    assert set(records[0]) == keys
     assert records[1]["source_tokens"] == ["team", "wins", "the", "cup"]
     assert records[1]["attention_shape"] == [1, 2, 4, 4]
     assert records[1]["output"] is None
+    assert records[1]["self_attention"] is True and records[1]["readout"] == registry.load("keras-transformer").readout
 
 
 def test_evaluate_json_has_the_report_keys(capsys, tiny_ag_news):
@@ -80,7 +83,15 @@ def test_predict_with_heads_off_reports_them_and_moves_the_probabilities(capsys)
     assert main(["predict", "--model", "keras-transformer", "--ablate", "1:2,1:1", "--json", text]) == 0
     ablated = json.loads(capsys.readouterr().out)
     assert ablated["heads_off"] == "1:1,1:2" and "heads_off" not in plain
-    assert ablated["source_tokens"] == plain["source_tokens"] and ablated["probs"] != plain["probs"]
+    assert ablated["source_tokens"] == plain["source_tokens"]
+    # 1-based on the command line: "1:2" alone is the second head of the only layer.
+    assert main(["predict", "--model", "keras-transformer", "--ablate", "1:2", "--json", text]) == 0
+    second_off = json.loads(capsys.readouterr().out)
+    model = registry.load("keras-transformer")
+    # The JSON rounds probabilities to 6 decimals.
+    np.testing.assert_allclose(plain["probs"], model.predict(text).probs, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(ablated["probs"], model.predict_with_head_mask(text, np.array([[0.0, 0.0]], np.float32)).probs, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(second_off["probs"], model.predict_with_head_mask(text, np.array([[1.0, 0.0]], np.float32)).probs, rtol=0, atol=1e-6)
 
 
 def test_predict_with_uniform_attention_for_the_rnn(capsys):
@@ -116,4 +127,8 @@ def test_seal_records_a_folders_checksums_so_that_it_loads(capsys, tmp_path):
     assert main(["seal", "keras-transformer", "--assets", str(folder)]) == 0
     printed = capsys.readouterr().out
     assert "weights.weights.h5" in printed and "metrics.json" not in printed
-    assert registry.load("keras-transformer", folder).predict("Oil prices climb").predicted_label
+    # Sealing the shipped files records the shipped sums, and the folder then serves the shipped model.
+    shipped = registry.entry("keras-transformer").asset_dir
+    assert json.loads((folder / "checksums.json").read_text()) == json.loads((shipped / "checksums.json").read_text())
+    text = "Oil prices climb"
+    np.testing.assert_array_equal(registry.load("keras-transformer", folder).predict(text).probs, registry.load("keras-transformer").predict(text).probs)
