@@ -85,7 +85,8 @@ def test_seal_records_every_file_but_the_reports(tmp_path):
     folder.mkdir()
     for name in ("weights.weights.h5", "vocab.json", "metrics.json", "training.json", "faithfulness.json", ".tmp-half-written"):
         (folder / name).write_text(name)
-    assert set(seal(folder)) == {"weights.weights.h5", "vocab.json"}
+    expected = {name: hashlib.sha256(name.encode()).hexdigest() for name in ("weights.weights.h5", "vocab.json")}
+    assert seal(folder) == expected == json.loads((folder / CHECKSUMS).read_text())
     verify(folder, REMEDY)
 
 
