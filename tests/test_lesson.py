@@ -59,8 +59,45 @@ def test_every_step_text_fills_its_numbers_in_both_languages(language):
 
 def test_the_lesson_is_a_view_that_holds_back_the_answer():
     assert BY_KEY["lesson"] is lesson and lesson.HOLDS_BACK_OUTPUT
-    # Every view a step asks for first exists, except the ablation step's, which others may add.
-    assert all(step.views[0] in BY_KEY for step in STEPS if step.key != "ablation")
+    # Every step is drawn by the view it was written for.
+    assert [lesson.inner_view(step).KEY for step in STEPS] == [step.views[0] for step in STEPS]
+
+
+def test_a_step_whose_view_is_missing_uses_the_next_one_it_lists(monkeypatch):
+    import views
+
+    step = STEP["ablation"]
+    monkeypatch.delitem(views.BY_KEY, "ablation")
+    assert lesson.inner_view(step) is views.attribution
+    monkeypatch.delitem(views.BY_KEY, "attribution")
+    assert lesson.inner_view(step) is None
+
+
+@pytest.mark.slow
+def test_a_step_without_any_of_its_views_says_so_after_the_answer(monkeypatch):
+    import views
+    from views import state
+
+    # An installation without the ablation and attribution views: the page reads the menu from
+    # views.VIEWS and each view from views.BY_KEY at every run; the fields are collected from
+    # VIEWS once, so that cache is emptied before and after.
+    missing = ("ablation", "attribution")
+    monkeypatch.setattr(views, "VIEWS", tuple(view for view in views.VIEWS if view.KEY not in missing))
+    for key in missing:
+        monkeypatch.delitem(views.BY_KEY, key)
+    state.fields.cache_clear()
+    state.field_by_name.cache_clear()
+    try:
+        step = STEP["ablation"]
+        at = open_page(view="lesson", step=str(STEPS.index(step) + 1))
+        at.button(key="lesson-reveal").click().run()
+        assert not at.exception
+        assert answer(at) == step.say(step.answer)
+        assert [warning.value for warning in at.warning] == [WITHOUT_VIEW]
+        assert [figure["data"][0]["type"] for figure in figures(at)] == ["bar"]  # the model's answer, and no view
+    finally:
+        state.fields.cache_clear()
+        state.field_by_name.cache_clear()
 
 
 # ---------------------------------------------------------------- each step's claim on the shipped models
@@ -250,12 +287,9 @@ def test_walking_every_step_predict_then_reveal(language):
             assert heatmap["data"][0]["colorscale"][0] == [0.0, "black"]  # grayscale, as in the paper
         elif step.key == "heads":
             assert any(figure["data"][0]["type"] == "image" for figure in drawn)
-        elif step.key == "ablation" and lesson.inner_view(step) is None:
-            assert [warning.value for warning in at.warning] == [translate(WITHOUT_VIEW)]
         elif step.key == "your-turn":
             assert len(at.get("image")) == 1 and "step=8" in at.code[-1].value
-        if lesson.inner_view(step) is not None:
-            assert len(drawn) >= (1 if step.model == "bahdanau-dates" else 2)  # bars (classifiers) and the step's figure
+        assert len(drawn) >= (1 if step.model == "bahdanau-dates" else 2)  # bars (classifiers) and the step's figure
         if number < len(STEPS):
             at.button(key="lesson-next").click().run()
     assert at.button(key="lesson-next").disabled
