@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from models.maths.tokens import merge_prediction
 from tests.helpers.page import APP, TIMEOUT, figures, heatmap_of, model_runs, open_page, weights_of
+
+
+def prediction_of(model_id: str, text: str):
+    """The reference: what the shared model itself returns for ``text``."""
+    from views import compute
+
+    return compute.prediction(model_id, text)
 
 
 @pytest.fixture
@@ -28,7 +37,7 @@ def test_typing_a_sentence_shows_prediction_bars_and_heatmap(app):
 def test_repeated_tokens_keep_a_column_each(app):
     app.text_area(key="text").input("the cat saw the dog and the bird").run()
     heatmap = heatmap_of(app)
-    assert weights_of(heatmap).shape == (8, 8)
+    assert np.allclose(weights_of(heatmap), prediction_of("keras-transformer", "the cat saw the dog and the bird").attentions[0, 0], atol=1e-6)
     assert heatmap["layout"]["xaxis"]["ticktext"] == ["the", "cat", "saw", "the", "dog", "and", "the", "bird"]
 
 
@@ -40,7 +49,8 @@ def test_switching_head_layer_view_or_colours_never_runs_the_model_again(app):
     assert not app.exception
     second = heatmap_of(app)
     assert second["layout"]["title"]["text"] == "Layer 1, head 2"
-    assert weights_of(second).shape == first.shape and (weights_of(second) != first).any()
+    expected = prediction_of("keras-transformer", "Oil prices climb to record high").attentions[0]
+    assert np.allclose(first, expected[0], atol=1e-6) and np.allclose(weights_of(second), expected[1], atol=1e-6)
     app.radio(key="scheme").set_value("grayscale").run()
     app.segmented_control(key="view").set_value("rollout").run()
     app.segmented_control(key="view").set_value("heatmap").run()
@@ -66,7 +76,9 @@ def test_too_long_input_is_truncated_with_a_notice(app):
     app.text_area(key="text").input(" ".join(["market"] * 150)).run()
     assert not app.exception
     assert "22 tokens were dropped" in app.warning[0].value
-    assert weights_of(heatmap_of(app)).shape == (128, 128)
+    prediction = prediction_of("keras-transformer", " ".join(["market"] * 150))
+    assert prediction.dropped_tokens == 22 and prediction.attentions.shape[-1] == 128
+    assert np.allclose(weights_of(heatmap_of(app)), prediction.attentions[0, 0], atol=1e-6)
 
 
 def test_markup_is_shown_literally_and_unreadable_text_gets_a_message(app):
@@ -157,8 +169,7 @@ def test_rnn_classifier_shows_a_one_row_strip(app):
     assert not app.exception
     heatmap = heatmap_of(app)
     weights = weights_of(heatmap)
-    assert weights.shape == (1, 5)
-    assert abs(weights.sum() - 1.0) < 1e-5
+    assert np.allclose(weights, prediction_of("bahdanau-rnn", "Stocks fell on Wall Street").attentions[0, 0], atol=1e-6)
     assert heatmap["layout"]["xaxis"]["ticktext"] == ["stocks", "fell", "on", "wall", "street"]
     # One layer, one head: no pickers to offer.
     assert not [box for box in app.selectbox if box.key in ("layer", "head")]
@@ -175,7 +186,9 @@ def test_side_by_side_shows_both_models_on_the_same_text_with_their_own_heads(ap
     assert len(titles) == 2 and all(t.startswith("Prediction:") for t in titles)
     app.selectbox(key="b.head").set_value(2).run()
     heatmaps = [f for f in figures(app) if f["data"][0]["type"] == "heatmap" and f["layout"].get("title")]
-    assert [weights_of(f).shape for f in heatmaps] == [(1, 7), (7, 7)]
+    text = "Federer beats Nadal to reach the final"
+    assert np.allclose(weights_of(heatmaps[0]), prediction_of("bahdanau-rnn", text).attentions[0, 0], atol=1e-6)
+    assert np.allclose(weights_of(heatmaps[1]), prediction_of("keras-transformer", text).attentions[0, 1], atol=1e-6)
     assert heatmaps[1]["layout"]["title"]["text"] == "Layer 1, head 2"
     assert app.query_params["compare"] in ("keras-transformer", ["keras-transformer"])
 
@@ -192,7 +205,9 @@ def test_minilm_offers_six_layers_and_twelve_heads_and_word_view(app):
     app.toggle(key="words").set_value(True).run()
     words = heatmap_of(app)
     assert words["layout"]["xaxis"]["ticktext"] == ["[CLS]", "transformers", "reshape", "chipmakers", "[SEP]"]
-    assert abs(weights_of(words).sum(axis=1) - 1.0).max() < 1e-5
+    pieces_prediction = prediction_of("minilm-agnews", "Transformers reshape chipmakers")
+    merged = merge_prediction(pieces_prediction, "wordpiece").attentions[0, 0]
+    assert np.allclose(weights_of(words), merged, atol=1e-6)
     app.toggle(key="hide_special").set_value(True).run()
     assert heatmap_of(app)["layout"]["xaxis"]["ticktext"] == ["transformers", "reshape", "chipmakers"]
     assert app.query_params["words"] in ("1", ["1"]) and app.query_params["hide_special"] in ("1", ["1"])
