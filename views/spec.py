@@ -79,10 +79,17 @@ def for_data(view: Any, settings: Settings) -> Settings:
 
 @dataclass(frozen=True)
 class Style:
-    """How figures are drawn: colours and scale; changes no data."""
+    """How figures are drawn: colours, scale, type size and the width they must fit; changes no data.
+
+    ``width_px`` is the width of the column the figure is drawn in on the smallest screen the
+    page is made for (a 1366-px laptop): the server never learns the browser's real width, so
+    labels are thinned for this one and the figure itself stretches to whatever it gets.
+    """
 
     scheme: str = "colour"
     stretch: bool = False
+    presenter: bool = False
+    width_px: int = 900
 
 
 @dataclass(frozen=True)
