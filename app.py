@@ -35,6 +35,7 @@ def switch_model() -> None:
         st.session_state.text = state.EXAMPLES[kind][0]
     if kind == "seq2seq":
         st.session_state.scheme = "grayscale"
+        st.session_state.scale = "fixed"  # with grayscale, the paper's Fig. 3
 
 
 def use_example() -> None:
@@ -85,8 +86,17 @@ def sidebar() -> tuple[str, str]:
             format_func=lambda s: {"colour": _("Colour"), "grayscale": _("Grayscale (0 black, 1 white, as in the paper)")}[s],
             key="scheme",
         )
-        st.toggle(
-            _("Stretch colours to the strongest weight"), key="stretch", help=_("Off: the paper's fixed 0..1 scale. On: diffuse heads show their structure.")
+        st.radio(
+            _("Colour scale"),
+            state.SCALES,
+            format_func=lambda s: {"auto": _("Auto"), "fixed": _("Fixed 0..1 (as in the paper)"), "stretch": _("Stretch to the strongest weight")}[s],
+            key="scale",
+            help=_(
+                "Auto: a heatmap whose strongest weight is under 0.3 (a head that spreads its attention evenly, a classifier's "
+                "one-row pooling) is stretched so that its strongest weight gets the top colour, and its colour bar says so; "
+                "sharper ones keep the paper's fixed 0..1. Fixed: 0..1 always, so heads compare by eye. Stretch: always 0..the "
+                "strongest weight. The colour bar's ticks give the range drawn."
+            ),
         )
         st.toggle(
             _("Whole words instead of word pieces"),

@@ -113,9 +113,9 @@ def figures_of(attentions: np.ndarray, tokens: list[str], special: list[bool], *
         "stats": lambda: stat_heatmaps(stats, titles, selected=(2, 3)),
         "rollout": lambda: alignment_heatmap(rolled[-1], tokens, tokens, title="Rollout through layers 1-6"),
         "flow": lambda: heatmap_panels(
-            [Panel("Rollout", rolled[-1][:1], tokens, tokens[:1], stretch=True), Panel("Flow", flows, tokens, tokens[:1], stretch=True)], stacked=True
+            [Panel("Rollout", rolled[-1][:1], tokens, tokens[:1], scale="stretch"), Panel("Flow", flows, tokens, tokens[:1], scale="stretch")], stacked=True
         ),
-        "norms": lambda: heatmap_panels([Panel(name, matrix, tokens, tokens, stretch=True) for name, matrix in zip("ABCD", norms)], title="Layer 3"),
+        "norms": lambda: heatmap_panels([Panel(name, matrix, tokens, tokens, scale="stretch") for name, matrix in zip("ABCD", norms)], title="Layer 3"),
         "compare": lambda: heatmap_panels(
             [
                 Panel("First text", attentions[2, 3], tokens, tokens),
@@ -170,9 +170,9 @@ def real_model(repeats: int, lengths: tuple[int, ...]) -> list[dict]:
         builds["norms"] = lambda found=found, tokens=tokens, prediction=prediction: heatmap_panels(
             [
                 Panel("Attention weights, head 4", prediction.attentions[2, 3], tokens, tokens),
-                Panel("Attention norm, head 4", found.head_norms[2, 3], tokens, tokens, stretch=True, value_title="norm"),
-                Panel("Attention norm, all heads", found.layer_norms[2], tokens, tokens, stretch=True, value_title="norm"),
-                Panel("ALTI through layer 3", found.alti_rollout[2], tokens, tokens, stretch=True, value_title="share"),
+                Panel("Attention norm, head 4", found.head_norms[2, 3], tokens, tokens, scale="stretch", value_title="norm"),
+                Panel("Attention norm, all heads", found.layer_norms[2], tokens, tokens, scale="stretch", value_title="norm"),
+                Panel("ALTI through layer 3", found.alti_rollout[2], tokens, tokens, scale="stretch", value_title="share"),
             ],
             title="Layer 3",
         )

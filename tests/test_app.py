@@ -65,6 +65,41 @@ def test_grayscale_scheme_is_the_papers(app):
     assert scale[0] == [0.0, "black"] and scale[-1] == [1.0, "white"]
 
 
+def test_a_near_uniform_head_is_stretched_by_default_and_fixed_is_one_click_away(app):
+    """Issue 16: on 0..1 the keras transformer's heads (about 1/n everywhere) were one flat block."""
+    text = "Microsoft releases security patch for Windows software flaw"
+    app.text_area(key="text").input(text).run()
+    head = prediction_of("keras-transformer", text).attentions[0, 0]
+    top = float(head.max())
+    assert top < 0.3
+    trace = heatmap_of(app)["data"][0]
+    assert app.radio(key="scale").value == "auto"
+    assert trace["zmin"] == 0.0 and trace["zmax"] == pytest.approx(top, rel=1e-6)  # the head's own range
+    assert trace["colorbar"]["title"]["text"] == "weight (auto-stretched)"
+    assert trace["colorbar"]["ticktext"] == ["0", f"{top / 2:.3g}", f"{top:.3g}"]
+    assert any(caption.value.startswith(f"Colours stretched: the strongest weight here is {top:.3f}") for caption in app.caption)
+    app.radio(key="scale").set_value("fixed").run()
+    fixed = heatmap_of(app)["data"][0]
+    assert (fixed["zmin"], fixed["zmax"]) == (0.0, 1.0) and fixed["colorbar"]["title"]["text"] == "weight"
+    assert fixed["colorbar"]["ticktext"] == ["0", "0.5", "1"]
+    assert not any(caption.value.startswith("Colours stretched") for caption in app.caption)
+    assert app.query_params["scale"] in ("fixed", ["fixed"])
+
+
+def test_an_old_link_with_stretch_still_stretches():
+    # The RNN's row for this text peaks at about 0.33: "auto" keeps it on 0..1, the old stretch=1 must not.
+    text = "Stocks fell on Wall Street"
+    top = float(prediction_of("bahdanau-rnn", text).attentions[0, 0].max())
+    assert top > 0.3
+    auto = heatmap_of(open_page(model="bahdanau-rnn", text=text))["data"][0]
+    assert (auto["zmin"], auto["zmax"]) == (0.0, 1.0)
+    at = open_page(model="bahdanau-rnn", text=text, stretch="1")
+    trace = heatmap_of(at)["data"][0]
+    assert at.radio(key="scale").value == "stretch"
+    assert trace["zmax"] == pytest.approx(top, rel=1e-6) and trace["colorbar"]["title"]["text"] == "weight (stretched)"
+    assert at.query_params["scale"] in ("stretch", ["stretch"]) and "stretch" not in at.query_params
+
+
 def test_empty_input_shows_a_hint_not_an_error(app):
     app.text_area(key="text").input("   ").run()
     assert not app.exception and not app.error
@@ -113,7 +148,7 @@ def test_a_link_reproduces_the_whole_state():
         "layer": "3",
         "b.head": "2",
         "scheme": "grayscale",
-        "stretch": "1",
+        "scale": "stretch",
         "words": "1",
         "hide_special": "1",
     }
@@ -127,7 +162,7 @@ def test_a_link_reproduces_the_whole_state():
     assert at.segmented_control(key="view").value == "rollout"
     assert at.selectbox(key="layer").value == 3
     assert at.radio(key="scheme").value == "grayscale"
-    assert at.toggle(key="words").value and at.toggle(key="hide_special").value and at.toggle(key="stretch").value
+    assert at.toggle(key="words").value and at.toggle(key="hide_special").value and at.radio(key="scale").value == "stretch"
     rolled = heatmap_of(at)
     assert rolled["layout"]["title"]["text"] == "Rollout through layers 1-3"
     assert rolled["layout"]["xaxis"]["ticktext"] == ["stocks", "rally", "on", "wall", "street"]
@@ -152,6 +187,8 @@ def test_seq2seq_page_shows_output_alignment_and_caption(app):
     assert heatmap["xaxis"]["title"]["text"] == "input characters"
     scale = heatmap_of(app)["data"][0]["colorscale"]
     assert scale[0] == [0.0, "black"] and scale[-1] == [1.0, "white"]
+    # ... on the paper's fixed 0..1 scale.
+    assert app.radio(key="scale").value == "fixed" and (heatmap_of(app)["data"][0]["zmin"], heatmap_of(app)["data"][0]["zmax"]) == (0.0, 1.0)
     assert any("Fig. 3" in caption.value for caption in app.caption)
 
 

@@ -248,6 +248,18 @@ def test_handout_figures_use_the_colours_each_step_was_shown_in():
     assert colour.data[0].colorscale[0] != (0.0, "black")
 
 
+@pytest.mark.slow
+def test_handout_draws_fig_3_on_the_fixed_scale_and_the_pooling_row_stretched():
+    date, pooling = STEP["date"], STEP["pooling"]
+    fig_3 = step_figure(date, step_settings(date), compute.prediction(date.model, date.text)).data[0]
+    assert (fig_3.zmin, fig_3.zmax) == (0.0, 1.0) and list(fig_3.colorbar.ticktext) == ["0", "0.5", "1"]
+    row = compute.prediction(pooling.model, pooling.text).attentions[0, 0]
+    assert row.max() < 0.3  # a dozen words share 1: on 0..1 the row would be one dark block
+    drawn = step_figure(pooling, step_settings(pooling), compute.prediction(pooling.model, pooling.text)).data[0]
+    assert (drawn.zmin, drawn.zmax) == (0.0, pytest.approx(float(row.max()), rel=1e-6))
+    assert drawn.colorbar.title.text == "weight (auto-stretched)"
+
+
 # ---------------------------------------------------------------- the page
 
 
@@ -309,6 +321,20 @@ def test_links_and_arrivals_set_the_step_up_but_keep_a_senders_text():
     elsewhere.segmented_control(key="view").set_value("lesson").run()  # arriving from another view: step 1
     assert (elsewhere.session_state["model"], elsewhere.session_state["text"]) == ("bahdanau-dates", STEP["date"].text)
     assert elsewhere.session_state["scheme"] == "grayscale"
+
+
+@pytest.mark.slow
+def test_fig_3_step_draws_the_papers_fixed_grayscale_whatever_scale_was_chosen_before():
+    at = open_page(model="bahdanau-rnn", text="Oil prices climb", scale="stretch")
+    at.segmented_control(key="view").set_value("lesson").run()  # arriving: step 1, the date model's Fig. 3
+    assert at.radio(key="scale").value == "fixed" and at.radio(key="scheme").value == "grayscale"
+    at.button(key="lesson-reveal").click().run()
+    trace = heatmap_of(at)["data"][0]
+    assert (trace["zmin"], trace["zmax"]) == (0.0, 1.0)
+    assert trace["colorscale"][0] == [0.0, "black"] and trace["colorscale"][-1] == [1.0, "white"]
+    at.button(key="lesson-next").click().run()
+    at.button(key="lesson-next").click().run()  # step 3, the pooling row: back to the automatic scale
+    assert at.radio(key="scale").value == "auto"
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import functools
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -248,3 +249,25 @@ def test_the_colour_scheme_left_out_is_the_pages_grayscale_for_the_date_model_on
     assert code == 0 and grayscale not in out.read_text(encoding="utf-8")
     code, out = render(tmp_path, "g.html", "--model", "keras-transformer", "--text", NEWS, "--view", "heatmap", "--scheme", "grayscale")
     assert code == 0 and grayscale in out.read_text(encoding="utf-8")
+
+
+def zmax_of(path: Path) -> float:
+    found = re.findall(r'"zmax":([-0-9.e]+)', path.read_text(encoding="utf-8"))
+    assert len(found) == 1, found
+    return float(found[0])
+
+
+@pytest.mark.slow
+def test_the_colour_scale_left_out_is_the_pages_and_stretch_still_works(tmp_path, load):
+    head = load("keras-transformer").predict(NEWS).attentions[0, 0]
+    base = ("--model", "keras-transformer", "--text", NEWS, "--view", "heatmap")
+    code, out = render(tmp_path, "auto.html", *base)
+    assert code == 0 and zmax_of(out) == pytest.approx(float(head.max()), rel=1e-6)  # auto: the near-uniform head stretched
+    code, out = render(tmp_path, "fixed.html", *base, "--scale", "fixed")
+    assert code == 0 and zmax_of(out) == 1.0
+    date = ("--model", "bahdanau-dates", "--text", example("bahdanau-dates"), "--view", "heatmap")
+    code, out = render(tmp_path, "date.html", *date)
+    assert code == 0 and zmax_of(out) == 1.0  # the paper's fixed scale for the date model
+    alignment = load("bahdanau-dates").predict(example("bahdanau-dates")).attentions[0, 0]
+    code, out = render(tmp_path, "date-stretched.html", *date, "--stretch")  # the option from before --scale
+    assert code == 0 and zmax_of(out) == pytest.approx(float(alignment.max()), rel=1e-6) and alignment.max() < 1.0

@@ -19,7 +19,7 @@ def test_a_full_link_round_trips_through_the_schema():
         "b.layer": "2",
         "b.head": "2",
         "scheme": "grayscale",
-        "stretch": "1",
+        "scale": "stretch",
         "words": "1",
         "hide_special": "1",
         "ablate": "1:2,3:4",
@@ -44,6 +44,20 @@ def test_a_link_without_text_opens_on_an_example_of_that_models_kind():
     assert values["text"] in state.DATE_EXAMPLES
     assert values["scheme"] == "grayscale"  # the paper's figure
     assert state.parse_query({})["text"] in state.CLASSIFIER_EXAMPLES
+
+
+def test_the_colour_scale_is_auto_fixed_for_the_date_model_and_old_stretch_links_still_stretch():
+    assert state.parse_query({})["scale"] == "auto"
+    assert state.parse_query({"model": "bahdanau-dates"})["scale"] == "fixed"  # the paper's Fig. 3, with its grayscale
+    assert state.parse_query({"model": "bahdanau-dates", "scale": "auto"})["scale"] == "auto"  # a link that says so
+    # Links from before the three-way scale carried stretch=1; they open stretched, and the URL then says scale=stretch.
+    old = state.parse_query({"text": "hello", "stretch": "1"})
+    assert old["scale"] == "stretch"
+    assert state.to_query(old) == {"text": "hello", "scale": "stretch"}
+    assert state.parse_query({"model": "bahdanau-dates", "stretch": "1"})["scale"] == "stretch"
+    assert state.parse_query({"stretch": "0"})["scale"] == "auto"
+    assert state.parse_query({"stretch": "1", "scale": "fixed"})["scale"] == "fixed"  # the new field wins
+    assert state.parse_query({"scale": "log"})["scale"] == "auto"  # unknown: the default
 
 
 def test_defaults_stay_out_of_the_url_but_the_text_is_always_in_it():

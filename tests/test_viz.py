@@ -8,6 +8,7 @@ import pytest
 
 from viz import COLOUR_SCHEMES, Panel, alignment_heatmap, heatmap_panels, probability_bars
 from viz.colours import colourscale, lookup_table, paint
+from viz.heatmap import AUTO_STRETCH_BELOW, COLOUR_BAR_MIN_PX, value_range
 from viz.labels import MAX_LABELS_PER_AXIS, position_labels, tick_labels
 
 MIB = 1024 * 1024
@@ -106,11 +107,81 @@ def test_shape_mismatch_is_an_error():
 
 def test_stretch_maps_the_largest_weight_to_the_top_colour():
     weights = np.array([[0.2, 0.3, 0.5]])
-    fixed = alignment_heatmap(weights, list("abc"), ["q"]).data[0]
-    stretched = alignment_heatmap(weights, list("abc"), ["q"], stretch=True).data[0]
+    fixed = alignment_heatmap(weights, list("abc"), ["q"], scale="fixed").data[0]
+    stretched = alignment_heatmap(weights, list("abc"), ["q"], scale="stretch").data[0]
     assert (fixed.zmin, fixed.zmax) == (0.0, 1.0)
     assert (stretched.zmin, stretched.zmax) == (0.0, 0.5)
     assert "stretched" in stretched.colorbar.title.text
+
+
+# A near-uniform head over 8 tokens (the keras transformer's: about 1/8 everywhere) and a sharp one.
+DIFFUSE = np.array([[0.12, 0.13, 0.125, 0.125, 0.12, 0.13, 0.125, 0.125], [0.10, 0.15, 0.125, 0.125, 0.125, 0.125, 0.125, 0.125]])
+SHARP = np.array([[0.9, 0.05, 0.05], [0.2, 0.6, 0.2]])
+
+
+def test_value_range_of_each_scale_on_a_diffuse_and_a_sharp_matrix():
+    assert AUTO_STRETCH_BELOW == 0.3
+    assert value_range(DIFFUSE, scale="auto") == (0.0, 0.15)  # largest 0.15 < 0.3: stretched
+    assert value_range(SHARP, scale="auto") == (0.0, 1.0)  # largest 0.9: the paper's scale
+    assert value_range(DIFFUSE, scale="fixed") == value_range(SHARP, scale="fixed") == (0.0, 1.0)
+    assert value_range(DIFFUSE, scale="stretch") == (0.0, 0.15)
+    assert value_range(SHARP, scale="stretch") == (0.0, 0.9)
+    # The boundary: 0.3 itself is not under 0.3; just below it is.
+    assert value_range(np.array([[0.3, 0.2]]), scale="auto") == (0.0, 1.0)
+    assert value_range(np.array([[0.29, 0.2]]), scale="auto") == (0.0, 0.29)
+    # Nothing to stretch (every weight hidden or zero): 0..1 whatever the scale.
+    assert value_range(np.zeros((2, 2)), scale="auto") == value_range(np.zeros((2, 2)), scale="stretch") == (0.0, 1.0)
+    # Signed maps ignore the scale: symmetric around 0 on the largest |value|.
+    assert value_range(np.array([[0.1, -0.2]]), scale="fixed", signed=True) == (-0.2, 0.2)
+    with pytest.raises(ValueError, match="colour scale"):
+        value_range(SHARP, scale="log")
+
+
+def colour_bar(trace) -> tuple[str, list[float], list[str]]:
+    bar = trace.colorbar
+    return bar.title.text, list(bar.tickvals), list(bar.ticktext)
+
+
+def test_colour_bar_title_and_ticks_state_the_range_drawn():
+    tokens = [f"w{i}" for i in range(8)]
+    auto = alignment_heatmap(DIFFUSE, tokens, ["a", "b"]).data[0]  # "auto" is the default
+    assert (auto.zmin, auto.zmax) == (0.0, 0.15)
+    title, values, text = colour_bar(auto)
+    assert title == "weight (auto-stretched)"
+    np.testing.assert_allclose(values, [0.0, 0.075, 0.15])
+    assert text == ["0", "0.075", "0.15"]  # the top tick is the matrix's own largest weight, not 1
+    stretched = alignment_heatmap(SHARP, list("xyz"), ["a", "b"], scale="stretch").data[0]
+    assert colour_bar(stretched) == ("weight (stretched)", [0.0, 0.45, 0.9], ["0", "0.45", "0.9"])
+    for scale in ("auto", "fixed"):
+        fixed = alignment_heatmap(SHARP, list("xyz"), ["a", "b"], scale=scale).data[0]
+        assert colour_bar(fixed) == ("weight", [0.0, 0.5, 1.0], ["0", "0.5", "1"])
+    fixed_diffuse = alignment_heatmap(DIFFUSE, tokens, ["a", "b"], scale="fixed").data[0]
+    assert (fixed_diffuse.zmax, colour_bar(fixed_diffuse)[0]) == (1.0, "weight")
+    signed = alignment_heatmap(np.array([[0.1, -0.4]]), ["x", "y"], ["a"], signed=True, value_title="difference").data[0]
+    assert colour_bar(signed) == ("difference", [-0.4, 0.0, 0.4], ["-0.4", "0", "0.4"])
+
+
+def bar_extent(figure) -> tuple[float, float]:
+    """Where a vertical colour bar anchored at the plot's top starts and ends, in pixels from the figure's top."""
+    bar, layout = figure.data[0].colorbar, figure.layout
+    plot_px = layout.height - layout.margin.t - layout.margin.b
+    assert bar.lenmode == "pixels" and bar.yanchor == "top"
+    top = layout.margin.t + (1 - bar.y) * plot_px
+    return top, top + bar.len
+
+
+def test_a_one_row_heatmap_keeps_a_colour_bar_of_readable_length_inside_the_figure():
+    """Issue 16: the RNN's pooling row had a colour bar squashed to the row's few pixels."""
+    row = alignment_heatmap(np.array([[0.1, 0.2, 0.7]]), ["oil", "prices", "climb"], ["query"])
+    layout = row.layout
+    top, bottom = bar_extent(row)
+    assert row.data[0].colorbar.len >= COLOUR_BAR_MIN_PX
+    assert top == layout.margin.t and bottom <= layout.height  # it hangs below the row into the margin made for it
+    assert layout.height - layout.margin.t - layout.margin.b < COLOUR_BAR_MIN_PX  # the row alone is shorter than the bar
+    # A tall heatmap's bar needs no extra room: the bottom margin stays as it was.
+    tall = alignment_heatmap(np.full((40, 40), 1 / 40), [f"w{i}" for i in range(40)], [f"w{i}" for i in range(40)])
+    assert tall.layout.margin.b == 10 and tall.data[0].colorbar.len >= COLOUR_BAR_MIN_PX
+    assert bar_extent(tall)[1] <= tall.layout.height - tall.layout.margin.b
 
 
 def test_signed_maps_use_a_diverging_scale_symmetric_around_zero():
@@ -151,7 +222,9 @@ def test_colour_lookup_matches_the_scale_stops():
 def test_panels_each_keep_their_own_tokens_and_colour_range():
     a = np.array([[0.2, 0.8]])
     b = np.array([[0.1, 0.3, 0.6], [0.5, 0.25, 0.25]])
-    figure = heatmap_panels([Panel("first", a, ["x", "y"], ["q"], stretch=True), Panel("second <i>", b, SENTENCE[:3], ["r", "s"])], title="two", stacked=True)
+    figure = heatmap_panels(
+        [Panel("first", a, ["x", "y"], ["q"], scale="stretch"), Panel("second <i>", b, SENTENCE[:3], ["r", "s"])], title="two", stacked=True
+    )
     first, second = figure.data
     assert (first.zmax, second.zmax) == (0.8, 1.0)
     assert list(figure.layout.xaxis.ticktext) == ["x", "y"] and list(figure.layout.xaxis2.ticktext) == SENTENCE[:3]
@@ -195,7 +268,7 @@ def test_figure_words_come_from_the_installed_translation_and_stay_english_witho
     weights = np.full((2, 2), 0.5)
     previous = words.use_translation(lambda message: {"weight": "Gewicht", "source (keys)": "Quelle (Keys)"}.get(message, message))
     try:
-        figure = alignment_heatmap(weights, ["a", "b"], ["a", "b"], stretch=True)
+        figure = alignment_heatmap(weights, ["a", "b"], ["a", "b"], scale="stretch")
         assert figure.layout.xaxis.title.text == "Quelle (Keys)" and figure.layout.yaxis.title.text == "target (queries)"
         assert figure.data[0].colorbar.title.text == "Gewicht (stretched)"
         words.use_translation(str)

@@ -5,6 +5,7 @@ import json
 import numpy as np
 import pytest
 
+from viz.heatmap import COLOUR_BAR_MIN_PX
 from viz.stats import stat_heatmaps
 from viz.strip import normalise_rows, token_strips
 
@@ -75,6 +76,21 @@ def test_strips_one_row_per_method_raw_values_on_hover():
     assert figure.layout.title.text == "&lt;b&gt;why&lt;/b&gt;"
     unsigned = token_strips({"attention": attention}, tokens, signed=False).data[0]
     assert (unsigned.zmin, unsigned.zmax) == (0.0, 1.0)
+
+
+def test_a_single_strip_keeps_a_colour_bar_of_readable_length_inside_the_figure():
+    """Issue 16: beside one strip the colour bar was as tall as the row, a few pixels once its title took its share."""
+    tokens = ["oil", "prices", "climb", "to", "record", "high"]
+    figure = token_strips({"learned attention": np.array([0.3, 0.2, 0.1, 0.1, 0.1, 0.2])}, tokens, signed=False)
+    bar, layout = figure.data[0].colorbar, figure.layout
+    plot_px = layout.height - layout.margin.t - layout.margin.b
+    assert plot_px < COLOUR_BAR_MIN_PX <= bar.len and bar.lenmode == "pixels"
+    # Anchored at the row's top, it reaches down into the bottom margin made for it and stays on the figure.
+    assert (bar.y, bar.yanchor) == (1.0, "top") and layout.margin.t + bar.len <= layout.height
+    assert list(bar.ticktext) == ["0", "0.5", "1"]
+    # Five strips are taller than the bar: no margin is added below them.
+    five = token_strips({name: np.ones(6) for name in "abcde"}, tokens)
+    assert five.layout.margin.b == 10 and list(five.data[0].colorbar.ticktext) == ["-1", "0", "1"]
 
 
 def test_strip_of_the_wrong_length_is_an_error():

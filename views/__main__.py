@@ -44,6 +44,7 @@ from models.maths.tokens import merge_prediction
 from views import BY_KEY, VIEWS, state
 from views.spec import Settings, Style, Subject, Table, for_data
 from viz.export import ExportError
+from viz.heatmap import SCALES
 
 FIGURE_FORMATS = ("png", "svg", "html")
 DATA_FORMATS = ("json", "csv")
@@ -100,7 +101,13 @@ def parser() -> argparse.ArgumentParser:
     render.add_argument("--words", action="store_true", help="merge word pieces into words")
     render.add_argument("--hide-special", action="store_true", help="hide special tokens such as [CLS] and [SEP]")
     render.add_argument("--scheme", choices=state.SCHEMES, help="default: the page's (grayscale for the date model, as in the paper)")
-    render.add_argument("--stretch", action="store_true", help="map the largest weight shown to the top colour")
+    render.add_argument(
+        "--scale",
+        choices=SCALES,
+        help="heatmap colours: auto stretches a matrix whose largest weight is under 0.3, fixed is 0..1, stretch is 0..max "
+        "(default: the page's, auto; fixed for the date model, as in the paper)",
+    )
+    render.add_argument("--stretch", action="store_const", const="stretch", dest="scale", help="the same as --scale stretch")
     own = render.add_argument_group("the views' own options (as in a link to the page)")
     for name, field in _view_fields().items():
         users = ", ".join(view.KEY for view in VIEWS if field in view.FIELDS)
@@ -240,8 +247,8 @@ def render(args: argparse.Namespace) -> Path:
         check_csv(view, tables)
     figure = None
     if fmt in FIGURE_FORMATS:
-        scheme = args.scheme or state.parse_query({"model": args.model})["scheme"]
-        figure = view.figure(d, settings, Style(scheme=scheme, stretch=args.stretch))
+        page = state.parse_query({"model": args.model})
+        figure = view.figure(d, settings, Style(scheme=args.scheme or page["scheme"], scale=args.scale or page["scale"]))
         figure.update_layout(template=STANDALONE_TEMPLATE)
     meta = dict(
         model=args.model,

@@ -69,8 +69,8 @@ def data(subject: Subject, settings: Settings) -> CompareData:
 
 def figure(d: CompareData, settings: Settings, style: Style) -> go.Figure:
     panels = [
-        Panel(_("First text"), d.first.weights, d.first.source, d.first.target, stretch=style.stretch),
-        Panel(_("Second text"), d.second.weights, d.second.source, d.second.target, stretch=style.stretch),
+        Panel(_("First text"), d.first.weights, d.first.source, d.first.target, scale=style.scale),
+        Panel(_("Second text"), d.second.weights, d.second.source, d.second.target, scale=style.scale),
     ]
     if d.difference is not None:
         panels.append(Panel(_("First minus second"), d.difference.weights, d.difference.source, d.difference.target, signed=True, value_title=_("difference")))

@@ -79,7 +79,7 @@ class ViewContext:
 
     @property
     def style(self) -> Style:
-        return Style(scheme=self.get("scheme"), stretch=bool(self.get("stretch")))
+        return Style(scheme=self.get("scheme"), scale=self.get("scale"))
 
     def data(self, settings: Settings | None = None, progress: Callable[[int, int], None] | None = None) -> Any:
         """The view's data for this panel (cached for every session): ``view.data(subject, settings)``."""

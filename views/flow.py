@@ -91,8 +91,8 @@ def data(subject: Subject, settings: Settings, progress: Callable[[int, int], No
 
 def figure(d: FlowData, settings: Settings, style: Style) -> go.Figure:
     panels = [
-        Panel(_("Rollout"), d.rollout.weights, d.rollout.source, d.rollout.target, stretch=True),
-        Panel(_("Flow"), d.flow.weights, d.flow.source, d.flow.target, stretch=True),
+        Panel(_("Rollout"), d.rollout.weights, d.rollout.source, d.rollout.target, scale="stretch"),
+        Panel(_("Flow"), d.flow.weights, d.flow.source, d.flow.target, scale="stretch"),
     ]
     title = _("What reaches “{token}” by layer {layer}").format(token=d.token, layer=d.layer)
     return heatmap_panels(panels, scheme=style.scheme, stacked=True, title=title)

@@ -54,11 +54,11 @@ class Shown:
     scheme: str
     words: bool = False
     hide_special: bool = False
-    stretch: bool = False
+    scale: str = "auto"
 
 
 def step_settings(step: Step) -> Shown:
-    return Shown(step.model, step.text, step.layer, step.head, step.query, step.scheme)
+    return Shown(step.model, step.text, step.layer, step.head, step.query, step.scheme, scale=step.scale)
 
 
 def _clamp(value: int, limit: int) -> int:
@@ -85,7 +85,7 @@ def step_figure(step: Step, shown: Shown, prediction: Prediction) -> go.Figure:
         hide_special=shown.hide_special,
     )
     d = compute.view_data(view, Subject(shown.model, model, shown.text, prediction), settings)
-    return view.figure(d, settings, Style(scheme=shown.scheme, stretch=shown.stretch))
+    return view.figure(d, settings, Style(scheme=shown.scheme, scale=shown.scale))
 
 
 def _answer_line(prediction: Prediction) -> str:

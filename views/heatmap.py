@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
@@ -15,6 +16,7 @@ from views.i18n import N_, _
 from views.spec import Settings, Shown, Style, Subject, Table, display
 from views.widgets import layer_head_pickers, matrix_downloads, only_special_tokens_left, show_figure
 from viz import alignment_heatmap
+from viz.heatmap import AUTO_STRETCH_BELOW, stretched
 
 KEY = "heatmap"
 TITLE = N_("Heatmap")
@@ -26,6 +28,10 @@ SEQ2SEQ_CAPTION = N_(
 POOLING_CAPTION = N_(
     "One row: the attention of the classifier's single learned query. Each word's weight is its share of the summary vector "
     "the classifier reads; the weights sum to 1."
+)
+AUTO_STRETCHED_NOTE = N_(
+    "Colours stretched: the strongest weight here is {top:.3f} (the weakest {bottom:.3f}), under {limit}, so the top colour "
+    "is {top:.3f}, not 1. Choose “Fixed 0..1” under “Colour scale” in the sidebar for the paper's scale."
 )
 FIELDS: tuple[state.Field, ...] = ()
 
@@ -61,7 +67,7 @@ def data(subject: Subject, settings: Settings) -> HeatmapData:
 def figure(d: HeatmapData, settings: Settings, style: Style) -> go.Figure:
     title = _("Alignment") if d.single else _("Layer {layer}, head {head}").format(layer=d.layer, head=d.head)
     axes = dict(source_title=_("input characters"), target_title=_("output characters")) if d.seq2seq else {}
-    return alignment_heatmap(d.shown.weights, d.shown.source, d.shown.target, scheme=style.scheme, title=title, stretch=style.stretch, **axes)
+    return alignment_heatmap(d.shown.weights, d.shown.source, d.shown.target, scheme=style.scheme, title=title, scale=style.scale, **axes)
 
 
 def rows(d: HeatmapData) -> dict[str, Table]:
@@ -76,6 +82,13 @@ def caption(d: HeatmapData) -> str:
     return _(CAPTION)
 
 
+def scale_note(weights: np.ndarray, style: Style) -> str:
+    """What the page says under a heatmap that the automatic scale stretched; "" when it did not."""
+    if style.scale != "auto" or not stretched(weights, style.scale):
+        return ""
+    return _(AUTO_STRETCHED_NOTE).format(top=float(np.nanmax(weights)), bottom=float(np.nanmin(weights)), limit=AUTO_STRETCH_BELOW)
+
+
 def render(ctx: ViewContext) -> None:
     layer_head_pickers(ctx)
     d = ctx.data()
@@ -84,4 +97,7 @@ def render(ctx: ViewContext) -> None:
         return
     show_figure(ctx, figure(d, ctx.settings, ctx.style), f"heatmap-L{d.layer}-H{d.head}")
     st.caption(caption(d))
+    note = scale_note(d.shown.weights, ctx.style)
+    if note:
+        st.caption(note)
     matrix_downloads(ctx, rows(d))

@@ -61,7 +61,7 @@ def setup(number: int) -> None:
     step = STEPS[number - 1]
     session = st.session_state
     values = dict(step=number, model=step.model, text=step.text, layer=step.layer, head=step.head, scheme=step.scheme)
-    values |= dict(stretch=False, words=False, hide_special=False)
+    values |= dict(scale=step.scale, words=False, hide_special=False)
     # A view this installation lacks has no field to set (the ablation step without ablation).
     values |= {name: value for name, value in step.field_values.items() if name in state.field_by_name()}
     for name, value in values.items():
@@ -203,7 +203,7 @@ def render(ctx: ViewContext) -> None:
         st.success(step.say(step.answer), icon=":material/lightbulb:")
         settings, style = ctx.settings, ctx.style
         st.session_state.setdefault(_SHOWN, {})[number] = Shown(
-            ctx.model_id, ctx.text, settings.layer, settings.head, ctx.get("query"), style.scheme, settings.words, settings.hide_special, style.stretch
+            ctx.model_id, ctx.text, settings.layer, settings.head, ctx.get("query"), style.scheme, settings.words, settings.hide_special, style.scale
         )
         show_step_view(step, ctx)
     handout(state.get("lang"))

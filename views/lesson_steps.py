@@ -44,6 +44,7 @@ class Step:
     layer: int = 1
     head: int = 1
     scheme: str = "colour"
+    scale: str = "auto"  # viz.heatmap.SCALES; the date steps draw Fig. 3 on the paper's fixed 0..1
     query: int = 1
     ablate: frozenset[tuple[int, int]] = frozenset()
     facts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
@@ -77,6 +78,7 @@ STEPS: tuple[Step, ...] = (
         text="Tuesday, 3rd of March 2015",
         expected="2015-03-03",
         scheme="grayscale",
+        scale="fixed",
     ),
     Step(
         key="german-date",
@@ -94,6 +96,7 @@ STEPS: tuple[Step, ...] = (
         text="3. März 2015",
         expected="2015-03-03",
         scheme="grayscale",
+        scale="fixed",
     ),
     Step(
         key="pooling",

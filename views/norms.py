@@ -102,10 +102,10 @@ def figure(d: NormsData, settings: Settings, style: Style) -> go.Figure:
     layer, head = settings.layer, settings.head
     source, target = one.source, one.target
     panels = [
-        Panel(_("Attention weights, head {head}").format(head=head), one.weights[0, 0], source, target, stretch=style.stretch),
-        Panel(_("Attention norm, head {head}").format(head=head), one.head_norms[0, 0], source, target, stretch=True, value_title=_("norm")),
-        Panel(_("Attention norm, all heads"), one.layer_norms[0], source, target, stretch=True, value_title=_("norm")),
-        Panel(_("ALTI through layer {layer}").format(layer=layer), one.alti[0], source, target, stretch=True, value_title=_("share")),
+        Panel(_("Attention weights, head {head}").format(head=head), one.weights[0, 0], source, target, scale=style.scale),
+        Panel(_("Attention norm, head {head}").format(head=head), one.head_norms[0, 0], source, target, scale="stretch", value_title=_("norm")),
+        Panel(_("Attention norm, all heads"), one.layer_norms[0], source, target, scale="stretch", value_title=_("norm")),
+        Panel(_("ALTI through layer {layer}").format(layer=layer), one.alti[0], source, target, scale="stretch", value_title=_("share")),
     ]
     return heatmap_panels(panels, scheme=style.scheme, title=_("Layer {layer}").format(layer=layer))
 

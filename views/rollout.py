@@ -6,12 +6,14 @@ from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
+import streamlit as st
 
 from models.base import AttentionModel
 from models.contract import Prediction
 from models.maths.rollout import attention_rollout
 from views import state
 from views.context import ViewContext
+from views.heatmap import scale_note
 from views.i18n import N_, _
 from views.spec import Settings, Shown, Style, Subject, Table, display
 from views.widgets import layer_head_pickers, matrix_downloads, only_special_tokens_left, show_figure
@@ -57,7 +59,7 @@ def data(subject: Subject, settings: Settings) -> RolloutData:
 
 def figure(d: RolloutData, settings: Settings, style: Style) -> go.Figure:
     title = _("Rollout through layers 1-{layer}").format(layer=d.layer)
-    return alignment_heatmap(d.shown.weights, d.shown.source, d.shown.target, scheme=style.scheme, title=title, stretch=style.stretch)
+    return alignment_heatmap(d.shown.weights, d.shown.source, d.shown.target, scheme=style.scheme, title=title, scale=style.scale)
 
 
 def rows(d: RolloutData) -> dict[str, Table]:
@@ -71,4 +73,7 @@ def render(ctx: ViewContext) -> None:
         only_special_tokens_left()
         return
     show_figure(ctx, figure(d, ctx.settings, ctx.style), f"rollout-L{d.layer}")
+    note = scale_note(d.shown.weights, ctx.style)
+    if note:
+        st.caption(note)
     matrix_downloads(ctx, rows(d))

@@ -84,10 +84,13 @@ class Style:
     ``width_px`` is the width of the column the figure is drawn in on the smallest screen the
     page is made for (a 1366-px laptop): the server never learns the browser's real width, so
     labels are thinned for this one and the figure itself stretches to whatever it gets.
+
+    ``scale`` is the heatmaps' colour scale, one of ``viz.heatmap.SCALES``: "auto" stretches a
+    matrix whose largest weight is under 0.3, "fixed" is the paper's 0..1, "stretch" is 0..max.
     """
 
     scheme: str = "colour"
-    stretch: bool = False
+    scale: str = "auto"
     presenter: bool = False
     width_px: int = 900
 

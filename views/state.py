@@ -24,6 +24,7 @@ import streamlit as st
 from models import available
 from models.registry import HF_PREFIX, REGISTRY, hf_models_allowed
 from views.i18n import LANGUAGES
+from viz.heatmap import SCALES
 
 # Longer texts stay out of the URL so links remain shareable (and under browsers' URL limits);
 # the page says so next to the share link.
@@ -186,7 +187,8 @@ PAGE_FIELDS = (
     Field("layer", positive_int(64), 1, per_panel=True),
     Field("head", positive_int(64), 1, per_panel=True),
     Field("scheme", choice(SCHEMES), "colour"),
-    Field("stretch", flag, False, write=write_flag),
+    # The heatmaps' colour scale (viz.heatmap.SCALES); links from before it read stretch=1.
+    Field("scale", choice(SCALES), "auto"),
     Field("words", flag, False, write=write_flag),
     Field("hide_special", flag, False, write=write_flag),
     # Lesson mode, presenter mode, language.
@@ -223,7 +225,9 @@ def parse_query(query: Mapping[str, str]) -> dict[str, Any]:
     """Session-state values from URL parameters; bad or missing values become defaults.
 
     A link that names a model but no text gets that model's first example, so a link to the
-    date model never opens on a headline.
+    date model never opens on a headline. A link to the date model that names no colours gets the
+    paper's: grayscale on the fixed 0..1 scale. A link from before the colour scale had three
+    choices keeps its ``stretch=1``.
     """
     values = {}
     for field, key in _keys():
@@ -233,6 +237,10 @@ def parse_query(query: Mapping[str, str]) -> dict[str, Any]:
             values[key] = field.default
     if "text" not in query:
         values["text"] = EXAMPLES[model_kind(values["model"])][0]
+    if "scale" not in query and query.get("stretch") == "1":
+        values["scale"] = "stretch"
+    elif "scale" not in query and model_kind(values["model"]) == "seq2seq":
+        values["scale"] = "fixed"  # the paper's figure
     if "scheme" not in query and model_kind(values["model"]) == "seq2seq":
         values["scheme"] = "grayscale"  # the paper's figure
     return values

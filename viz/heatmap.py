@@ -1,8 +1,23 @@
 """Alignment heatmaps in the orientation of Bahdanau, Cho & Bengio (2015), Fig. 3.
 
 Source (key) tokens run along the top, target (query) tokens down the left, so row i is what
-query i attended to; cell colour is the weight on a fixed 0..1 scale, so figures of different
-heads and models can be compared by eye.
+query i attended to; cell colour is the weight.
+
+The colour scale (``scale=``, the page's "Colour scale" in the sidebar) is one of ``SCALES``:
+
+- ``"fixed"``: 0..1, the paper's; figures of different heads and models compare by eye, but a
+  near-uniform head (weights about 1/n) or a classifier's pooling row (a dozen words share 1) is
+  one flat block of the bottom colour;
+- ``"stretch"``: 0..the matrix's own largest weight, so its structure shows whatever its size;
+- ``"auto"`` (the default): stretched when the largest weight is under ``AUTO_STRETCH_BELOW``
+  (0.3), where the fixed scale would leave it in the bottom third, else fixed 0..1. A sharp
+  alignment such as the date model's (largest weights near 1) keeps the paper's scale.
+
+The colour bar states the range actually drawn: its ticks are 0, the middle and the top value
+(0.128 for a stretched head, 1 for the fixed scale), and its title says when the scale was
+stretched ("weight (stretched)", or "(auto-stretched)" when ``auto`` chose it). The bar is never
+shorter than ``COLOUR_BAR_MIN_PX``: beside a one-row heatmap (the RNN's pooling row) it hangs
+below the row into a bottom margin made for it, instead of shrinking to the row's height.
 
 Figures stay light at 512 tokens: the matrix travels as one float32 block (Plotly's typed-array
 encoding), and hover names both tokens through the axes' category names ("4 · the") instead of
@@ -35,6 +50,13 @@ MARGIN_PX = 140
 GAP_TOKENS = 60
 # Cells of all panels of one figure together: about 3 MB as float32, under the 5 MB a view may send.
 PANEL_CELL_BUDGET = 600_000
+SCALES = ("auto", "fixed", "stretch")
+# Under this largest weight the fixed 0..1 scale shows a matrix in its bottom third only: a
+# transformer head over n tokens that spreads evenly is 1/n everywhere, a pooling row shares 1
+# among all the words. Sharp alignments (the date model's are near 1) stay on the paper's scale.
+AUTO_STRETCH_BELOW = 0.3
+# A colour bar shorter than this has no room for its title and three tick labels.
+COLOUR_BAR_MIN_PX = 140
 
 
 def _check(weights: np.ndarray, source_tokens: Sequence[str], target_tokens: Sequence[str]) -> np.ndarray:
@@ -44,16 +66,50 @@ def _check(weights: np.ndarray, source_tokens: Sequence[str], target_tokens: Seq
     return weights
 
 
-def value_range(weights: np.ndarray, *, stretch: bool = False, signed: bool = False) -> tuple[float, float]:
-    """The colour range: 0..1, 0..max when stretched, or -m..m (m = largest |value|) when signed."""
+def stretched(weights: np.ndarray, scale: str) -> bool:
+    """Whether ``scale`` maps this matrix's own largest weight to the top colour (see the module's docstring)."""
+    if scale not in SCALES:
+        raise ValueError(f"unknown colour scale {scale!r}; choose one of {SCALES}")
+    top = float(np.nanmax(weights, initial=0.0))
+    if scale == "auto":
+        return 0.0 < top < AUTO_STRETCH_BELOW
+    return scale == "stretch" and top > 0.0
+
+
+def value_range(weights: np.ndarray, *, scale: str = "auto", signed: bool = False) -> tuple[float, float]:
+    """The colour range: 0..1, 0..max when ``scale`` stretches it, or -m..m (m = largest |value|) when signed."""
     if signed:
         reach = float(np.nanmax(np.abs(weights), initial=0.0))
         reach = reach if reach > 0 else 1.0
         return -reach, reach
-    if stretch:
-        top = float(np.nanmax(weights, initial=0.0))
-        return 0.0, top if top > 0 else 1.0
+    if stretched(weights, scale):
+        return 0.0, float(np.nanmax(weights))
     return 0.0, 1.0
+
+
+def colour_bar_ticks(zmin: float, zmax: float) -> dict:
+    """Ticks at both ends of the range drawn and its middle, labelled with their values ("0", "0.064", "0.128")."""
+    values = [zmin, (zmin + zmax) / 2, zmax]
+    return dict(tickmode="array", tickvals=values, ticktext=[f"{value:.3g}" for value in values])
+
+
+def colour_bar_fit(plot_px: float, share: float = 1.0) -> tuple[dict, int]:
+    """A vertical colour bar from the top of a plot ``plot_px`` tall, ``share`` of its height but never under ``COLOUR_BAR_MIN_PX``.
+
+    Returns the bar's position and length (in pixels), and how far it reaches below the plot: the
+    pixels the bottom margin must add so that it stays on the figure.
+    """
+    length = max(float(COLOUR_BAR_MIN_PX), share * plot_px)
+    return dict(lenmode="pixels", len=length, y=1.0, yanchor="top"), math.ceil(max(0.0, length - plot_px))
+
+
+def colour_bar_title(value_title: str, scale: str, stretched_here: bool) -> str:
+    """The colour bar's title: the value's name, and whether (and why) its scale was stretched."""
+    if not stretched_here:
+        return value_title
+    if scale == "auto":
+        return _("{value} (auto-stretched)").format(value=value_title)
+    return _("{value} (stretched)").format(value=value_title)
 
 
 @dataclass(frozen=True)
@@ -89,13 +145,14 @@ def _trace(
     y: TokenAxis,
     *,
     scheme: str,
-    stretch: bool,
+    scale: str,
     signed: bool,
     value_title: str | None,
     colorbar: dict,
 ) -> go.Heatmap:
-    zmin, zmax = value_range(weights, stretch=stretch, signed=signed)
+    zmin, zmax = value_range(weights, scale=scale, signed=signed)
     value_title = _("weight") if value_title is None else value_title
+    bar_title = value_title if signed else colour_bar_title(value_title, scale, stretched(weights, scale))
     return go.Heatmap(
         # float32 halves what travels to the browser; hover shows 4 decimals, far above its precision.
         z=weights.astype(np.float32),
@@ -105,7 +162,7 @@ def _trace(
         zmax=zmax,
         colorscale=colourscale(scheme, signed=signed),
         hovertemplate=f"<b>%{{y}}</b> → <b>%{{x}}</b><br>{literal(value_title)} %{{z:.4f}}<extra></extra>",
-        colorbar=dict(title=_("{value} (stretched)").format(value=value_title) if stretch and not signed else value_title, thickness=12, **colorbar),
+        colorbar=dict(title=bar_title, thickness=12, **colour_bar_ticks(zmin, zmax), **colorbar),
         xgap=1 if len(x.names) <= GAP_TOKENS else 0,
         ygap=1 if len(y.names) <= GAP_TOKENS else 0,
     )
@@ -133,15 +190,15 @@ def alignment_heatmap(
     title: str | None = None,
     source_title: str | None = None,
     target_title: str | None = None,
-    stretch: bool = False,
+    scale: str = "auto",
     signed: bool = False,
     value_title: str | None = None,
 ) -> go.Figure:
     """One attention matrix as a heatmap: row i = target/query token i, column j = source token j.
 
-    The colour scale is fixed to 0..1 unless ``stretch`` maps the matrix's own largest weight to
-    the top colour, which reveals structure in diffuse heads (the colour bar then says so), or
-    ``signed`` centres a diverging scale on 0 for difference maps and attributions.
+    ``scale`` is "auto", "fixed" (0..1) or "stretch" (0..the largest weight), as the module's
+    docstring describes; the colour bar's ticks and title state the range drawn. ``signed``
+    centres a diverging scale on 0 instead, for difference maps and attributions.
 
     Each token is its own category ("4 · the"), so repeated tokens keep their own rows and
     columns; the ticks show the bare tokens, thinned past 60. Hover names both tokens and the
@@ -150,26 +207,29 @@ def alignment_heatmap(
     weights = _check(weights, source_tokens, target_tokens)
     source_title, target_title = _axis_titles(source_title, target_title)
     x, y = TokenAxis.of(source_tokens), TokenAxis.of(target_tokens)
+    longest = min(longest_label(source_tokens), 18)
+    height = int(np.clip(CELL_PX * len(target_tokens) + MARGIN_PX + 6 * longest, MIN_HEIGHT_PX, MAX_HEIGHT_PX))
+    # A one-row heatmap is a plot a few dozen pixels tall: its colour bar hangs below it.
+    colorbar, below_px = colour_bar_fit(height - (90 + 6 * longest) - 10, min(1.0, max(0.4, 8 / max(1, len(target_tokens)))))
+    height += below_px
     figure = go.Figure(
         _trace(
             weights,
             x,
             y,
             scheme=scheme,
-            stretch=stretch,
+            scale=scale,
             signed=signed,
             value_title=value_title,
-            colorbar=dict(len=min(1.0, max(0.4, 8 / max(1, len(target_tokens))))),
+            colorbar=colorbar,
         )
     )
     _token_axes(figure, x, y, source_title, target_title)
-    longest = min(longest_label(source_tokens), 18)
-    height = int(np.clip(CELL_PX * len(target_tokens) + MARGIN_PX + 6 * longest, MIN_HEIGHT_PX, MAX_HEIGHT_PX))
     figure.update_layout(
         # The title sits at the very top, above the source axis and its rotated labels.
         title=dict(text=literal(title), x=0.0, y=0.995, yref="container", yanchor="top") if title else None,
         height=height,
-        margin=dict(l=10, r=10, t=90 + 6 * longest, b=10),
+        margin=dict(l=10, r=10, t=90 + 6 * longest, b=10 + below_px),
         plot_bgcolor="white",
     )
     return figure
@@ -183,7 +243,7 @@ class Panel:
     weights: np.ndarray
     source_tokens: Sequence[str]
     target_tokens: Sequence[str]
-    stretch: bool = False
+    scale: str = "auto"
     signed: bool = False
     value_title: str | None = None
 
@@ -255,7 +315,7 @@ def heatmap_panels(
             x,
             y,
             scheme=scheme,
-            stretch=panel.stretch,
+            scale=panel.scale,
             signed=panel.signed,
             value_title=panel.value_title,
             colorbar=colorbar,

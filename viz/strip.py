@@ -2,7 +2,8 @@
 
 Methods disagree on scale (an attention row sums to 1, a gradient has no fixed unit), so each
 row is divided by its own largest |value|: colours compare *where* each method looks, the raw
-value stays on hover.
+value stays on hover. The colour bar is never shorter than ``viz.heatmap.COLOUR_BAR_MIN_PX``: beside
+a single strip it hangs below the row instead of shrinking to the row's height.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz.colours import colourscale
-from viz.heatmap import TokenAxis
+from viz.heatmap import TokenAxis, colour_bar_fit, colour_bar_ticks
 from viz.labels import literal, longest_label, tick_angle
 from viz.words import _
 
@@ -49,30 +50,34 @@ def token_strips(
     names = [literal(name) for name in rows]
     axis = TokenAxis.of(tokens)
     x_values, x_text = axis.ticks()
+    longest = longest_label(tokens)
+    top_px = 70 + 6 * min(longest, 18)
+    plot_px = ROW_PX * len(rows) + 30
+    colorbar, below_px = colour_bar_fit(plot_px)
+    zmin = -1.0 if signed else 0.0
     figure = go.Figure(
         go.Heatmap(
             z=normalise_rows(raw),
             x=axis.names,
             y=names,
             customdata=raw,
-            zmin=-1.0 if signed else 0.0,
+            zmin=zmin,
             zmax=1.0,
             colorscale=colourscale(scheme, signed=signed),
             xgap=1,
             ygap=3,
             hovertemplate="%{y}<br><b>%{x}</b><br>" + _("value %{customdata:.4g} (%{z:.0%} of the row's largest)") + "<extra></extra>",
-            colorbar=dict(title=_("share of row max"), thickness=10, len=1.0),
+            colorbar=dict(title=_("share of row max"), thickness=10, **colour_bar_ticks(zmin, 1.0), **colorbar),
         )
     )
     figure.update_xaxes(
         type="category", side="top", tickmode="array", tickvals=x_values, ticktext=x_text, tickangle=tick_angle(tokens), showgrid=False, zeroline=False
     )
     figure.update_yaxes(type="category", autorange="reversed", showgrid=False, zeroline=False)
-    longest = longest_label(tokens)
     figure.update_layout(
         title=dict(text=literal(title), x=0.0, y=0.995, yref="container", yanchor="top") if title else None,
-        height=int(ROW_PX * len(rows) + 110 + 6 * min(longest, 18)),
-        margin=dict(l=10, r=10, t=70 + 6 * min(longest, 18), b=10),
+        height=int(top_px + plot_px + 10 + below_px),
+        margin=dict(l=10, r=10, t=top_px, b=10 + below_px),
         plot_bgcolor="white",
     )
     return figure
