@@ -77,7 +77,10 @@ def sidebar() -> tuple[str, str]:
         if compare:
             if not st.session_state.compare:
                 st.session_state.compare = state.model_ids()[-1]
-            st.selectbox(_("Second model"), state.model_ids(), key="compare")
+            second = state.model_ids()
+            if st.session_state.compare not in second:  # an hf: checkpoint named by a link
+                second.append(st.session_state.compare)
+            st.selectbox(_("Second model"), second, key="compare")
         else:
             st.session_state.compare = ""
         st.radio(
@@ -153,7 +156,9 @@ def main() -> None:
     st.caption(_(view.CAPTION))
     if not text.strip():
         st.info(_("Type a sentence above (or pick an example) to see the prediction and its attention."))
-    elif not compare_id:
+    elif not compare_id or getattr(view, "WHOLE_PAGE", False):
+        if compare_id:
+            st.caption(_("This view uses the whole page, so it shows the first model only."))
         show_panel(model_id, text, view)
     else:
         left, right = st.columns(2)

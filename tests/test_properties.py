@@ -187,14 +187,17 @@ PROTOCOL = ("data", "figure", "rows")
 
 
 def has_protocol(view) -> bool:
-    """Whether the view draws with ``data``, ``figure`` and ``rows``; all three or none.
+    """Whether the view draws with ``data``, ``figure`` and ``rows``: every view but a whole-page one.
 
-    The lesson has none (views/lesson.py, views/__main__.py): each of its steps is drawn by
-    another view, which is tested here in its own right. A view with only some is half converted.
+    A view that takes the whole page (the lesson, ``views/spec.py``) has none: each of its steps
+    is drawn by another view, which is tested here in its own right. Any other view has all three.
     """
     present = [callable(getattr(view, name, None)) for name in PROTOCOL]
-    assert all(present) or not any(present), f"{view.KEY} defines only {[n for n, p in zip(PROTOCOL, present) if p]} of {PROTOCOL}"
-    return all(present)
+    if getattr(view, "WHOLE_PAGE", False):
+        assert not any(present), f"{view.KEY} takes the whole page, yet defines some of {PROTOCOL}"
+        return False
+    assert all(present), f"{view.KEY} lacks {[n for n, p in zip(PROTOCOL, present) if not p]}"
+    return True
 
 
 VIEW_CASES = [

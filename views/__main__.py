@@ -14,8 +14,7 @@ knows any view: the views come from ``views.VIEWS``, and each view's own fields 
 options of the same name (``--query 2``), read as the page reads them from a link. Settings left
 out take the page's defaults (a link that does not name them); layers, heads and token positions
 are 1-based, as on the page. The lesson has no figure of its own (each step is drawn by another
-view; the lesson's file for the class is its handout), so it is not offered here, nor is any
-view without ``data``, ``figure`` and ``rows``.
+view; the lesson's file for the class is its handout), so it is not offered here.
 
 Errors meant for the user (bad view, option, value, layer, head or extension, a view that does
 not apply to the model, a model that cannot be loaded) print one line on stderr and exit with
@@ -58,8 +57,8 @@ class RenderError(LensError):
 
 
 def renderable(view: ModuleType) -> bool:
-    """Whether ``view`` has the functions the command draws and writes with."""
-    return all(callable(getattr(view, name, None)) for name in ("data", "figure", "rows"))
+    """Every view but one that takes the whole page (the lesson: ``views/spec.py``)."""
+    return not getattr(view, "WHOLE_PAGE", False)
 
 
 def _renderable_keys() -> list[str]:

@@ -49,7 +49,7 @@ STAGES = (
 STEP_CHOICES = tuple(steps for steps in (32, 64, 128, 256) if MIN_STEPS <= steps <= MAX_STEPS)
 
 # The class explained (1-based; 0 = the predicted one) and the integrated-gradients steps.
-FIELDS = (state.Field("target", state.positive_int(1000), 0), state.Field("steps", state.positive_int(256), 32))
+FIELDS = (state.Field("target", state.positive_int(1000), 0), state.Field("steps", state.number_in(STEP_CHOICES), STEP_CHOICES[0]))
 # Every method covers the whole text: no layer or head is picked.
 DEPENDS_ON: tuple[str, ...] = ()
 
@@ -121,8 +121,6 @@ def _fields(ctx: ViewContext) -> tuple[int, int]:
     labels = ctx.model.labels
     if ctx.get("target") > len(labels):
         st.session_state[ctx.key("target")] = 0
-    if ctx.get("steps") not in STEP_CHOICES:
-        st.session_state[ctx.key("steps")] = STEP_CHOICES[0]
     left, right = st.columns(2)
     left.selectbox(
         _("Class to explain"),

@@ -34,6 +34,7 @@ KEY = "lesson"
 TITLE = N_("Lesson")
 CAPTION = N_("A class in eight steps. Read the question, let the class guess, then press Reveal; change the text at any time to explore.")
 FIELDS: tuple[state.Field, ...] = ()
+WHOLE_PAGE = True
 HOLDS_BACK_OUTPUT = True
 
 _IN_LESSON = "_lesson_in_lesson"  # whether the previous run showed the lesson (None: first run)
@@ -180,9 +181,6 @@ def handout(language: str) -> None:
 
 
 def render(ctx: ViewContext) -> None:
-    if ctx.panel:
-        st.info(_("The lesson runs in the first panel."))
-        return
     number = step_number()
     step = STEPS[number - 1]
     navigation(number)

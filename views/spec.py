@@ -14,7 +14,10 @@ One module per view owns everything about that view (``views/__init__.py`` lists
 - ``figure(d, settings, style) -> go.Figure``: drawn by ``viz/``; ``settings`` are the full ones
   (the chosen head is highlighted even where the data covers every head);
 - ``rows(d) -> dict[str, Table]``: what CSV and JSON export write (CSV: one table each);
-- ``render(ctx)``: the view's widgets on the page, and nothing the other three do not do.
+- ``render(ctx)``: the view's widgets on the page, and nothing the other three do not do;
+- ``WHOLE_PAGE``: True for a view that takes the page over (the lesson: it sets model, text and
+  view itself and draws other views' figures), which is then shown for the first model only, has
+  no ``data``, ``figure`` or ``rows`` of its own and is not offered by the render command.
 
 The page (``app.py``), the render command (``python -m views render``) and the lesson's handout
 call ``data``, ``figure`` and ``rows`` the same way, so a view's logic is written once.

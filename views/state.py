@@ -82,6 +82,18 @@ def positive_int(limit: int) -> Callable[[str], int]:
     return parse
 
 
+def number_in(options: tuple[int, ...]) -> Callable[[str], int]:
+    """A whole number that must be one of ``options`` (a slider's stops, say)."""
+
+    def parse(value: str) -> int:
+        number = int(value)
+        if number not in options:
+            raise ValueError(value)
+        return number
+
+    return parse
+
+
 def count(value: str) -> int:
     number = int(value)
     if number < 0:
