@@ -1,10 +1,14 @@
 """Training writes atomically: a run killed at any moment leaves a model that loads and predicts.
 
 ``python -m models train keras-transformer --limit 400 --epochs 3 --out DIR`` runs on a copy of
-the shipped assets and is killed (SIGKILL) while it trains, and right after each of its files is
+the shipped assets and is stopped (SIGSTOP) while it trains, and right after each of its files is
 renamed into place (tests/helpers/interrupt.py freezes it there: the moments between two
-renames are far too short to hit by polling). The folder must then load and predict, and hold
-nothing a later load would read by mistake.
+renames are far too short to hit by polling). The folder is copied at each stop: that copy is
+exactly what a SIGKILL there would leave, since a killed process runs no more code (no
+``finally``, no ``atexit``, no flush of its buffers) and the kernel keeps every write it made.
+The run then continues to the next stop, and is killed at the last. One training run serves
+every moment; each copy must then load and predict, and hold nothing a later load would read by
+mistake.
 
 Weights, vocabulary, config and their checksums are written as one set (models.io.atomic_write_files): a
 400-row run has a smaller vocabulary than the shipped one, so new weights beside the old
@@ -22,6 +26,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +35,7 @@ import pytest
 
 from models.base import ASSETS_DIR, REPO_ROOT, LensError
 from models.io import PENDING_PREFIX
+from tests.helpers.interrupt import STOPPED
 
 pytestmark = pytest.mark.slow
 
@@ -41,21 +47,26 @@ TEXTS = ("Federer beats Nadal to reach the Wimbledon final", "Oil prices climb t
 # The order in which training renames its files into place (models.io.atomic_write_files, then models/__main__.py).
 WRITTEN = ("checksums.json", "config.json", "vocab.json", "weights.weights.h5", "training.json")
 MODEL_FILES = WRITTEN[:4]
+WHILE_TRAINING = "training"
+STOP_TIMEOUT_S = 600
 
 
 def fingerprint(folder: Path) -> dict[str, str]:
     return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(folder.iterdir()) if path.is_file()}
 
 
-def assets_copy(tmp_path: Path) -> Path:
-    folder = tmp_path / MODEL
-    shutil.copytree(ASSETS_DIR / MODEL, folder)
-    return folder
-
-
 def kill(process: subprocess.Popen) -> None:
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=30)
+
+
+def stopped(process: subprocess.Popen, what: str) -> None:
+    """Wait until ``process`` is stopped (by itself or by us); fail if it exits or takes too long."""
+    deadline = time.monotonic() + STOP_TIMEOUT_S
+    while psutil.Process(process.pid).status() != psutil.STATUS_STOPPED:
+        assert process.poll() is None, f"training exited ({process.returncode}) before {what}"
+        assert time.monotonic() < deadline, f"training did not reach {what} in time"
+        time.sleep(0.05)
 
 
 def probabilities(folder: Path) -> np.ndarray:
@@ -86,47 +97,77 @@ def finished_files(folder: Path, into: Path) -> Path:
     return into
 
 
-def test_a_run_killed_while_training_leaves_the_old_model_untouched(tmp_path):
-    folder = assets_copy(tmp_path)
+@dataclass(frozen=True)
+class Stop:
+    left: Path  # the folder as a kill at this moment leaves it
+    finished: Path  # what the run had finished writing by then
+
+
+@dataclass(frozen=True)
+class Run:
+    before: dict[str, str]  # the shipped folder's fingerprint
+    old: np.ndarray  # and its probabilities
+    stops: dict[str, Stop]  # by moment: WHILE_TRAINING, or the file just renamed into place
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory) -> Run:
+    """One training run on a copy of the shipped assets, stopped at every moment under test."""
+    work = tmp_path_factory.mktemp("training")
+    folder = work / MODEL
+    shutil.copytree(ASSETS_DIR / MODEL, folder)
     before, old = fingerprint(folder), probabilities(folder)
-    process = subprocess.Popen([sys.executable, "-m", "models", *TRAIN, "--out", str(folder)], cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE, text=True)
+    stops: dict[str, Stop] = {}
+
+    def keep(moment: str) -> None:
+        into = work / moment
+        into.mkdir()
+        stops[moment] = Stop(shutil.copytree(folder, into / "left"), finished_files(folder, into / "finished"))
+
+    command = [sys.executable, str(INTERRUPT), "after:" + ",".join(WRITTEN), *TRAIN, "--out", str(folder)]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        # Killed in the middle of the second fit (the refit on every row), the last moment before any file is written.
         for line in process.stdout:
-            if line.startswith("Refitting"):
+            if line.startswith("Refitting") and WHILE_TRAINING not in stops:
+                # In the middle of the second fit (the refit on every row), the last moment before any file is written.
                 time.sleep(1.0)
-                break
-        assert process.poll() is None, "training finished before it could be killed"
+                assert process.poll() is None, "training finished before it could be stopped"
+                process.send_signal(signal.SIGSTOP)
+                stopped(process, "the refit")
+                keep(WHILE_TRAINING)
+                process.send_signal(signal.SIGCONT)
+            elif line.startswith(f"{STOPPED}after:"):
+                name = line.strip().removeprefix(f"{STOPPED}after:")
+                stopped(process, f"replacing {name}")
+                keep(name)
+                if name == WRITTEN[-1]:
+                    break
+                process.send_signal(signal.SIGCONT)
     finally:
         kill(process)
-    assert fingerprint(folder) == before
-    np.testing.assert_array_equal(load_and_predict(folder), old)
+    assert WHILE_TRAINING in stops, "training never started its refit"
+    return Run(before, old, stops)
+
+
+def test_a_run_killed_while_training_leaves_the_old_model_untouched(run):
+    left = run.stops[WHILE_TRAINING].left
+    assert fingerprint(left) == run.before
+    np.testing.assert_array_equal(load_and_predict(left), run.old)
 
 
 @pytest.mark.parametrize("name", WRITTEN)
-def test_a_run_killed_right_after_a_file_is_replaced_leaves_a_loadable_model(tmp_path, name):
-    folder = assets_copy(tmp_path)
-    before, old = fingerprint(folder), probabilities(folder)
-    process = subprocess.Popen(
-        [sys.executable, str(INTERRUPT), f"after:{name}", *TRAIN, "--out", str(folder)], cwd=REPO_ROOT, env=ENV, stdout=subprocess.DEVNULL
-    )
-    try:
-        deadline = time.monotonic() + 600
-        while psutil.Process(process.pid).status() != psutil.STATUS_STOPPED:
-            assert process.poll() is None, f"training exited ({process.returncode}) without replacing {name}"
-            assert time.monotonic() < deadline, f"training did not reach {name} in time"
-            time.sleep(0.05)
-        finished = finished_files(folder, tmp_path / "finished")
-    finally:
-        kill(process)
+def test_a_run_killed_right_after_a_file_is_replaced_leaves_a_loadable_model(run, name):
+    if name not in run.stops:
+        pytest.fail(f"training exited without replacing {name}")
+    folder, finished = run.stops[name].left, run.stops[name].finished
     new = load_and_predict(folder)
     # Killed after a file reached its final name, the new set was already committed: the load
     # finished it, so the folder holds exactly the files the run had written, never a mixture,
     # and the model it serves is the new one.
     after = fingerprint(folder)
     assert {file: after[file] for file in WRITTEN} == fingerprint(finished)
-    assert [file for file in MODEL_FILES if after[file] != before[file]] == list(MODEL_FILES)
+    assert [file for file in MODEL_FILES if after[file] != run.before[file]] == list(MODEL_FILES)
     recorded = json.loads((folder / "checksums.json").read_text(encoding="utf-8"))
     assert recorded == {file: after[file] for file in MODEL_FILES if file != "checksums.json"}
     np.testing.assert_array_equal(new, probabilities(finished))
-    assert np.abs(new - old).max() > 1e-3  # 400 rows and 3 epochs do not give the shipped model's answers
+    assert np.abs(new - run.old).max() > 1e-3  # 400 rows and 3 epochs do not give the shipped model's answers
