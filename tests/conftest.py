@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -35,3 +36,62 @@ def write_ag_news(directory: Path, rows_per_class: int = 8) -> Path:
 @pytest.fixture
 def tiny_ag_news(tmp_path: Path) -> Path:
     return write_ag_news(tmp_path / "ag_news")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_background_warm_up():
+    """The page's first run starts a thread that loads every model and traces MiniLM and the explanation views.
+
+    In a test process that thread only competes with the tests for the two cores (and calls the
+    shared models while a test counts their calls); each model loads on first use anyway. The
+    real server runs it in tests/test_e2e_browser.py and tests/test_lesson_browser.py. Only
+    when the collected tests use the page (they imported streamlit or views): a run of model
+    tests alone does not import the page.
+    """
+    if "views" in sys.modules or "streamlit" in sys.modules:
+        from views import compute
+
+        compute._STOP_WARM_UP.set()
+
+
+@pytest.fixture(scope="session")
+def shipped_model():
+    """``shipped_model(model_id)``: the page's one shared instance of a bundled model (views.compute.load_model).
+
+    Loading MiniLM takes seconds; every test module that only reads a bundled model gets the
+    same instance, which the pages opened with AppTest in this process also use.
+    """
+    from views import compute
+
+    return compute.load_model
+
+
+@pytest.fixture(scope="session")
+def checkpoint(tmp_path_factory):
+    """``checkpoint(family)``: a tiny hf: classifier folder (tests/helpers/checkpoints.py), saved once per session.
+
+    Tests only read these folders; one that changes a checkpoint makes its own.
+    """
+    from tests.helpers.checkpoints import make_checkpoint
+
+    saved: dict[str, Path] = {}
+
+    def get(family: str = "bert") -> Path:
+        if family not in saved:
+            saved[family] = make_checkpoint(tmp_path_factory.mktemp(f"checkpoint-{family}"), family)
+        return saved[family]
+
+    return get
+
+
+@pytest.fixture(scope="session")
+def browser_session():
+    """One ``streamlit run`` server and one headless Chromium for every browser test (tests/helpers/browser.py).
+
+    Starting the server loads and warms up every model (MiniLM: tens of seconds on two shared
+    cores); the browser tests open their own pages on it.
+    """
+    from tests.helpers.browser import served
+
+    with served() as session:
+        yield session

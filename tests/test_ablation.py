@@ -22,7 +22,6 @@ from models.explain.ablation import (
 from models.explain.runner import runner_for
 from models.keras_transformer import build_models
 from models.minilm import pool
-from tests.helpers.checkpoints import make_checkpoint
 from tests.helpers.tiny_models import TinyAttentionClassifier, finite_difference_gradient, numpy_forward
 
 TEXT = "Federer beats Nadal to reach the Wimbledon final"
@@ -30,18 +29,18 @@ SHORT = "Stocks fall as oil climbs"
 
 
 @pytest.fixture(scope="module")
-def minilm():
-    return registry.load("minilm-agnews")
+def minilm(shipped_model):
+    return shipped_model("minilm-agnews")
 
 
 @pytest.fixture(scope="module")
-def keras_transformer():
-    return registry.load("keras-transformer")
+def keras_transformer(shipped_model):
+    return shipped_model("keras-transformer")
 
 
 @pytest.fixture(scope="module")
-def rnn():
-    return registry.load("bahdanau-rnn")
+def rnn(shipped_model):
+    return shipped_model("bahdanau-rnn")
 
 
 def test_head_specs_parse_one_based_and_print_back():
@@ -241,11 +240,11 @@ def test_concurrent_ablations_do_not_see_each_other(minilm):
 
 
 @pytest.mark.slow
-def test_hf_checkpoints_ablate_bert_style_families_only(tmp_path, monkeypatch):
+def test_hf_checkpoints_ablate_bert_style_families_only(checkpoint, monkeypatch):
     monkeypatch.setenv("ATTENTION_LENS_ALLOW_HF", "1")
     text = "the team won the match"
     for family in ("bert", "roberta", "electra"):
-        model = registry.load(f"hf:{make_checkpoint(tmp_path / family, family)}")
+        model = registry.load(f"hf:{checkpoint(family)}")
         assert supports_ablation(model) is None
         assert np.array_equal(predict_with_heads_off(model, text, frozenset()).probs, model.predict(text).probs)
         heads_off = frozenset({(1, 0), (1, 1)})
@@ -256,7 +255,7 @@ def test_hf_checkpoints_ablate_bert_style_families_only(tmp_path, monkeypatch):
         if family == "bert":
             np.testing.assert_allclose(ablated, _bert_checkpoint_reference(model, text, heads_off), atol=1e-6)
     for family in ("albert", "distilbert"):
-        model = registry.load(f"hf:{make_checkpoint(tmp_path / family, family)}")
+        model = registry.load(f"hf:{checkpoint(family)}")
         assert f"not {family}" in supports_ablation(model)
         with pytest.raises(LensError, match=f"not {family}"):
             predict_with_heads_off(model, text, frozenset({(0, 0)}))
@@ -273,5 +272,5 @@ def _bert_checkpoint_reference(model, text: str, heads_off) -> np.ndarray:
     return np.asarray(tf.nn.softmax(logits, axis=-1))[0]
 
 
-def test_seq2seq_models_cannot_be_ablated():
-    assert "generates text" in supports_ablation(registry.load("bahdanau-dates"))
+def test_seq2seq_models_cannot_be_ablated(shipped_model):
+    assert "generates text" in supports_ablation(shipped_model("bahdanau-dates"))

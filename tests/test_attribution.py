@@ -27,7 +27,6 @@ from models.explain.attribution import (
 from models.explain.runner import runner_for
 from models.maths.rollout import attention_rollout
 from tests.helpers.checkpoints import TEXT as CHECKPOINT_TEXT
-from tests.helpers.checkpoints import make_checkpoint
 from tests.helpers.tiny_models import TinyAttentionClassifier, finite_difference_gradient, numpy_forward
 
 TINY_TEXT = "the good movie bad plot"
@@ -251,8 +250,8 @@ def test_the_predicted_class_is_explained_unless_one_is_picked(tiny):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model_id", list(HEADLINES))
-def test_integrated_gradients_are_complete_within_five_percent_on_the_bundled_models(model_id):
-    model = registry.load(model_id)
+def test_integrated_gradients_are_complete_within_five_percent_on_the_bundled_models(model_id, shipped_model):
+    model = shipped_model(model_id)
     attributions = attribute(model, HEADLINES[model_id])
     assert attributions.completeness_gap <= 0.05
     assert len(attributions.tokens) == len(model.predict(HEADLINES[model_id]).source_tokens)
@@ -261,8 +260,8 @@ def test_integrated_gradients_are_complete_within_five_percent_on_the_bundled_mo
 
 
 @pytest.mark.slow
-def test_word_mode_sums_pieces_and_occludes_whole_words():
-    model = registry.load("minilm-agnews")
+def test_word_mode_sums_pieces_and_occludes_whole_words(shipped_model):
+    model = shipped_model("minilm-agnews")
     text = "Nadal beats Federer"
     pieces, words = attribute(model, text), attribute(model, text, words=True)
     assert "nadal" in words.tokens and len(words.tokens) < len(pieces.tokens)
@@ -275,15 +274,15 @@ def test_word_mode_sums_pieces_and_occludes_whole_words():
     assert words.scores["occlusion"][nadal] == pytest.approx(probs[0] - probs[1], abs=1e-6)
 
 
-def test_models_without_a_classifier_or_embeddings_say_why():
-    dates = registry.load("bahdanau-dates")
+def test_models_without_a_classifier_or_embeddings_say_why(shipped_model):
+    dates = shipped_model("bahdanau-dates")
     assert "generates text" in supports_attribution(dates)
     with pytest.raises(LensError, match="generates text"):
         attribute(dates, "3 March 2015")
 
 
-def test_rnn_has_its_attention_row_and_no_self_attention_methods():
-    model = registry.load("bahdanau-rnn")
+def test_rnn_has_its_attention_row_and_no_self_attention_methods(shipped_model):
+    model = shipped_model("bahdanau-rnn")
     attributions = attribute(model, HEADLINES["bahdanau-rnn"])
     np.testing.assert_allclose(attributions.scores["attention"], model.predict(HEADLINES["bahdanau-rnn"]).attentions[0, 0, 0], atol=1e-7)
     assert {"rollout", "flow", "attention_x_gradient"} <= set(attributions.unavailable)
@@ -292,14 +291,14 @@ def test_rnn_has_its_attention_row_and_no_self_attention_methods():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("family", ["bert", "roberta", "albert", "distilbert", "electra"])
-def test_hf_checkpoints_of_every_supported_family_are_explained(tmp_path, monkeypatch, family):
+def test_hf_checkpoints_of_every_supported_family_are_explained(checkpoint, monkeypatch, family):
     import tensorflow as tf
 
     monkeypatch.setenv("ATTENTION_LENS_ALLOW_HF", "1")
     # Random weights, seeded: an untrained model's probabilities barely move along the path, so
     # the relative gap of an unlucky draw divides by almost nothing.
     tf.random.set_seed(0)
-    model = registry.load(f"hf:{make_checkpoint(tmp_path / family, family)}")
+    model = registry.load(f"hf:{checkpoint(family)}")
     attributions = attribute(model, CHECKPOINT_TEXT)
     assert tuple(attributions.scores) == tuple(name for name in METHODS if name != "flow" or model.attention_grid[0] <= 2)
     assert attributions.completeness_gap <= 0.05

@@ -17,8 +17,8 @@ NOT_DATES = ["hello", "31 February 2015", "1" * 300, "<b>3 March</b> 2015", "ðŸš
 
 
 @pytest.fixture(scope="module")
-def model():
-    return registry.load("bahdanau-dates")
+def model(shipped_model):
+    return shipped_model("bahdanau-dates")
 
 
 def test_a_date_comes_back_in_iso_form_with_one_attention_row_per_generated_character(model):
@@ -132,13 +132,13 @@ def test_training_runs_end_to_end_on_a_few_generated_dates(tmp_path):
 
 
 @pytest.mark.slow
-def test_cli_evaluate_json_has_the_report_keys(capsys):
+def test_cli_evaluate_json_has_the_report_keys(capsys, model):
     assert main(["evaluate", "--model", "bahdanau-dates", "--json", "--limit", "60"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert set(report) == {"model", "accuracy", "per_class", "n"}
     assert report["model"] == "bahdanau-dates" and report["n"] == 60
     assert set(report["per_class"]) <= {fmt.name for fmt in FORMATS}
-    hits = bahdanau_dates.exact_matches(registry.load("bahdanau-dates"), make_examples(60, bahdanau_dates.TEST_SEED))
+    hits = bahdanau_dates.exact_matches(model, make_examples(60, bahdanau_dates.TEST_SEED))
     assert report["accuracy"] == pytest.approx(np.mean(hits), abs=1e-6)
 
 

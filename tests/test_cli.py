@@ -31,7 +31,7 @@ def test_list_prints_every_registered_model_with_its_description():
     assert all(len(line.split("\t")) == 2 and line.split("\t")[1] for line in lines)
 
 
-def test_predict_json_emits_one_object_per_text(capsys):
+def test_predict_json_emits_one_object_per_text(capsys, shipped_model):
     assert main(["predict", "--model", "keras-transformer", "--json", "Stocks fall", "Team wins the cup"]) == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert len(records) == 2
@@ -40,7 +40,7 @@ def test_predict_json_emits_one_object_per_text(capsys):
     assert records[1]["source_tokens"] == ["team", "wins", "the", "cup"]
     assert records[1]["attention_shape"] == [1, 2, 4, 4]
     assert records[1]["output"] is None
-    assert records[1]["self_attention"] is True and records[1]["readout"] == registry.load("keras-transformer").readout
+    assert records[1]["self_attention"] is True and records[1]["readout"] == shipped_model("keras-transformer").readout
 
 
 def test_evaluate_json_has_the_report_keys(capsys, tiny_ag_news):
@@ -76,7 +76,7 @@ def test_user_errors_exit_non_zero_with_one_line_and_no_traceback(args, message)
     assert len(error_lines) == 1 and message in error_lines[0]
 
 
-def test_predict_with_heads_off_reports_them_and_moves_the_probabilities(capsys):
+def test_predict_with_heads_off_reports_them_and_moves_the_probabilities(capsys, shipped_model):
     text = "Federer beats Nadal to reach the final"
     assert main(["predict", "--model", "keras-transformer", "--json", text]) == 0
     plain = json.loads(capsys.readouterr().out)
@@ -87,7 +87,7 @@ def test_predict_with_heads_off_reports_them_and_moves_the_probabilities(capsys)
     # 1-based on the command line: "1:2" alone is the second head of the only layer.
     assert main(["predict", "--model", "keras-transformer", "--ablate", "1:2", "--json", text]) == 0
     second_off = json.loads(capsys.readouterr().out)
-    model = registry.load("keras-transformer")
+    model = shipped_model("keras-transformer")
     # The JSON rounds probabilities to 6 decimals.
     np.testing.assert_allclose(plain["probs"], model.predict(text).probs, rtol=0, atol=1e-6)
     np.testing.assert_allclose(ablated["probs"], model.predict_with_head_mask(text, np.array([[0.0, 0.0]], np.float32)).probs, rtol=0, atol=1e-6)
@@ -116,7 +116,7 @@ def test_faithfulness_table_names_the_method_followed_best(capsys, tiny_ag_news)
     assert "comprehensiveness" in out and "sufficiency" in out and "followed best" in out and "completeness gap median" in out
 
 
-def test_seal_records_a_folders_checksums_so_that_it_loads(capsys, tmp_path):
+def test_seal_records_a_folders_checksums_so_that_it_loads(capsys, tmp_path, shipped_model):
     import shutil
 
     folder = tmp_path / "keras-transformer"
@@ -131,4 +131,4 @@ def test_seal_records_a_folders_checksums_so_that_it_loads(capsys, tmp_path):
     shipped = registry.entry("keras-transformer").asset_dir
     assert json.loads((folder / "checksums.json").read_text()) == json.loads((shipped / "checksums.json").read_text())
     text = "Oil prices climb"
-    np.testing.assert_array_equal(registry.load("keras-transformer", folder).predict(text).probs, registry.load("keras-transformer").predict(text).probs)
+    np.testing.assert_array_equal(registry.load("keras-transformer", folder).predict(text).probs, shipped_model("keras-transformer").predict(text).probs)

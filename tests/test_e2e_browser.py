@@ -36,7 +36,6 @@ from tests.helpers.browser import (
     decode_qr,
     download,
     open_page,
-    served,
     settle,
     submit_text,
 )
@@ -60,9 +59,8 @@ SVG_NS = "{http://www.w3.org/2000/svg}"
 
 
 @pytest.fixture(scope="module")
-def session():
-    with served() as running:
-        yield running
+def session(browser_session: Session) -> Session:
+    return browser_session  # the server and browser every browser test shares (conftest)
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +71,9 @@ def page(session: Session):
 
 
 @pytest.fixture(scope="module")
-def loaded():
+def loaded(shipped_model):
     """The small models in this process too: what the page should show is what they predict."""
-    import models
-
-    return {model_id: models.load(model_id) for model_id in (CLASSIFIER, DATES)}
+    return {model_id: shipped_model(model_id) for model_id in (CLASSIFIER, DATES)}
 
 
 @pytest.fixture(autouse=True)

@@ -23,8 +23,8 @@ def allow_checkpoints(monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def bert_dir(tmp_path_factory) -> Path:
-    return make_checkpoint(tmp_path_factory.mktemp("bert"))
+def bert_dir(checkpoint) -> Path:
+    return checkpoint("bert")
 
 
 def _plain_call(folder: Path, prediction, tokenizer):
@@ -42,8 +42,8 @@ def _plain_call(folder: Path, prediction, tokenizer):
     ("family", "scheme"),
     [("bert", WORDPIECE), ("distilbert", WORDPIECE), ("electra", WORDPIECE), ("roberta", BYTE_BPE), ("albert", SENTENCEPIECE)],
 )
-def test_families_load_and_match_a_plain_call(tmp_path, family, scheme):
-    folder = make_checkpoint(tmp_path / family, family)
+def test_families_load_and_match_a_plain_call(checkpoint, family, scheme):
+    folder = checkpoint(family)
     model = registry.load(f"hf:{folder}")
     prediction = model.predict(TEXT)
     assert model.model_id == f"hf:{folder}"
@@ -131,7 +131,7 @@ def test_architectures_without_a_tf_class_or_support(tmp_path):
     assert not (custom / "configuration_custom.py").exists()
 
 
-def test_cli_predict_and_evaluate(tmp_path, tiny_ag_news, capsys, monkeypatch):
+def test_cli_predict_and_evaluate(tmp_path, tiny_ag_news, capsys, monkeypatch, bert_dir):
     ag_news = make_checkpoint(tmp_path / "ag", labels={0: "World", 1: "Sports", 2: "Business", 3: "Sci/Tech"})
     assert cli(["predict", "--model", f"hf:{ag_news}", TEXT]) == 0
     assert "Sci/Tech" in capsys.readouterr().out
@@ -143,10 +143,10 @@ def test_cli_predict_and_evaluate(tmp_path, tiny_ag_news, capsys, monkeypatch):
     assert report["accuracy"] == pytest.approx(float(np.mean(predicted == np.asarray(rows.labels))), abs=1e-6)
     assert cli(["evaluate", "--model", f"hf:{ag_news}", "--data", str(tiny_ag_news), "--write-metrics"]) == 2
     assert "--write-metrics records" in capsys.readouterr().err
-    three = make_checkpoint(tmp_path / "three")
-    assert cli(["evaluate", "--model", f"hf:{three}", "--data", str(tiny_ag_news)]) == 2
+    # bert_dir has three labels (World, Sports, Business): not an AG News classifier.
+    assert cli(["evaluate", "--model", f"hf:{bert_dir}", "--data", str(tiny_ag_news)]) == 2
     assert "evaluation needs an AG News classifier" in capsys.readouterr().err
-    assert cli(["train", f"hf:{three}"]) == 2
+    assert cli(["train", f"hf:{bert_dir}"]) == 2
     assert "external checkpoint" in capsys.readouterr().err
     monkeypatch.delenv(registry.ALLOW_HF_ENV)
     assert cli(["predict", "--model", f"hf:{ag_news}", TEXT]) == 2

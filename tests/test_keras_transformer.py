@@ -3,7 +3,6 @@
 import numpy as np
 import pytest
 
-from models import registry
 from models.text import encode
 
 SENTENCES = [
@@ -14,8 +13,8 @@ SENTENCES = [
 
 
 @pytest.fixture(scope="module")
-def model():
-    return registry.load("keras-transformer")
+def model(shipped_model):
+    return shipped_model("keras-transformer")
 
 
 def test_predictions_follow_the_contract(model):

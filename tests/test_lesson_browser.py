@@ -1,4 +1,4 @@
-"""The lesson end to end in a real browser: a `streamlit run` server on a loopback port and Debian's chromium.
+"""The lesson end to end in a real browser: the `streamlit run` server on a loopback port and the Debian chromium every browser test shares (conftest).
 
 Walks every step in English and German (predict, Reveal, screenshot), scans the QR code off the
 screen and compares it with the page's own address, opens the downloaded handout with the
@@ -9,20 +9,14 @@ printed (``pytest -s``); two of them illustrate the README (docs/lesson-step-1.p
 from __future__ import annotations
 
 import io
-import os
-import socket
-import subprocess
-import sys
 import tempfile
-import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import zxingcpp
 from PIL import Image
-from playwright.sync_api import expect, sync_playwright
+from playwright.sync_api import expect
 
 from views import lesson
 from views.i18n import catalog, use_language
@@ -30,60 +24,20 @@ from views.lesson_steps import STEPS
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
-CHROMIUM = "/usr/bin/chromium"
-STARTUP_S = 180
 STEP_TIMEOUT_MS = 180_000  # the first reveal of a model loads it (MiniLM: about 20 s on two shared cores)
 # Streamlit scrolls inside the page, so a full-page screenshot is one viewport: make it tall enough for a step.
 VIEWPORT = {"width": 1400, "height": 2400}
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
+@pytest.fixture(scope="module")
+def server(browser_session) -> str:
+    """The address of the ``streamlit run`` server every browser test shares (conftest), on 127.0.0.1."""
+    return browser_session.server.url.rstrip("/")
 
 
 @pytest.fixture(scope="module")
-def server():
-    port = free_port()
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port), "--server.address", "127.0.0.1", "--server.headless", "true"]
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryFile() as log:
-        process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            wait_until_healthy(url, process, log)
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-
-
-def wait_until_healthy(url: str, process: subprocess.Popen, log) -> None:
-    deadline = time.monotonic() + STARTUP_S
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=5) as answer:
-                if answer.status == 200:
-                    return
-        except OSError:
-            pass
-        if process.poll() is not None or time.monotonic() > deadline:
-            log.seek(0)
-            pytest.fail(f"streamlit did not start: {log.read()[-2000:].decode(errors='replace')}")
-        time.sleep(0.5)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with sync_playwright() as driver:
-        launched = driver.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
-        yield launched
-        launched.close()
+def browser(browser_session):
+    return browser_session.browser
 
 
 @pytest.fixture(scope="module")

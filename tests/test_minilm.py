@@ -30,8 +30,8 @@ SENTENCES = (
 
 
 @pytest.fixture(scope="module")
-def model():
-    return registry.load(MODEL_ID)
+def model(shipped_model):
+    return shipped_model(MODEL_ID)
 
 
 @pytest.fixture(scope="module")

@@ -41,8 +41,8 @@ def texts_for(model_id: str) -> list[str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("model_id", list(registry.REGISTRY))
-def test_predictions_from_sixteen_threads_equal_single_threaded_ones(model_id):
-    model = registry.load(model_id)
+def test_predictions_from_sixteen_threads_equal_single_threaded_ones(model_id, shipped_model):
+    model = shipped_model(model_id)  # the page's one instance, which every session's thread calls
     texts = texts_for(model_id)
     alone = [model.predict(text) for text in texts]
     together: list = [None] * THREADS
@@ -70,7 +70,7 @@ def test_predictions_from_sixteen_threads_equal_single_threaded_ones(model_id):
 
 
 @pytest.mark.slow
-def test_every_model_loads_correctly_while_the_others_load_in_other_threads():
+def test_every_model_loads_correctly_while_the_others_load_in_other_threads(shipped_model):
     """The page's warm-up thread and the first sessions load models at the same moment."""
     loaded: dict[str, object] = {}
     errors: list[BaseException] = []
@@ -91,4 +91,5 @@ def test_every_model_loads_correctly_while_the_others_load_in_other_threads():
     assert not errors, errors
     for model_id, model in loaded.items():
         text = texts_for(model_id)[0]
-        np.testing.assert_array_equal(model.predict(text).attentions, registry.load(model_id).predict(text).attentions)
+        # Against an instance loaded on its own, before or after (the page's shared one).
+        np.testing.assert_array_equal(model.predict(text).attentions, shipped_model(model_id).predict(text).attentions)

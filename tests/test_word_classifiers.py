@@ -41,8 +41,8 @@ def family(request):
 
 
 @pytest.fixture(scope="module")
-def model(family):
-    return registry.load(family.model_id)
+def model(family, shipped_model):
+    return shipped_model(family.model_id)
 
 
 def test_the_classifier_gets_the_easy_examples_right(model):
