@@ -196,11 +196,16 @@ def test_every_view_and_the_lesson_work_beside_a_damaged_model(results, model_id
     broken = f"assets/{model_id}/{weights_file(model_id)}"
     for view, page in zip(VIEWS, pages):
         assert page["exceptions"] == [], (view.KEY, page)
-        healthy, damaged = page["panels"]
+        if getattr(view, "WHOLE_PAGE", False):
+            # The lesson takes the page over with the first model only (app.py): the damaged
+            # second model is not on it; the lesson's own steps with it follow below.
+            (healthy,) = page["panels"]
+        else:
+            healthy, damaged = page["panels"]
+            assert_one_line_error(damaged, broken)
         assert healthy["errors"] == [], (view.KEY, healthy)
         # The view draws, or says why it does not apply to this model.
         assert healthy["answered"] and (healthy["charts"] >= 2 or healthy["infos"]), (view.KEY, healthy)
-        assert_one_line_error(damaged, broken)
     own_step, other_step = pages[len(VIEWS) :]
     for page in (own_step, other_step):
         assert page["exceptions"] == [], page
@@ -229,30 +234,37 @@ def frozen(process: subprocess.Popen, timeout: float) -> bool:
     raise AssertionError(f"{process.args} neither stopped nor exited within {timeout:.0f} s")
 
 
-def test_evaluate_writes_metrics_atomically(copy: Path):
-    """Killed with the new metrics complete but not yet renamed, the old file is intact; a full run replaces it."""
-    metrics = copy / "assets" / "bahdanau-dates" / "metrics.json"
-    old = metrics.read_bytes()
-    env = {**os.environ, "PYTHONPATH": str(copy), "AG_NEWS_DIR": str(SHARED_DIR), "TF_CPP_MIN_LOG_LEVEL": "2"}
-    command = ["evaluate", "--model", "bahdanau-dates", "--write-metrics"]
-    process = subprocess.Popen([PYTHON, str(INTERRUPT), "before:metrics.json", *command], cwd=copy, env=env, stderr=subprocess.PIPE)
-    try:
-        assert frozen(process, timeout=300), process.stderr.read().decode()[-2000:]
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait(timeout=30)
-    assert metrics.read_bytes() == old
-    leftovers = [path for path in metrics.parent.iterdir() if path.name.startswith(".tmp-")]
-    # The killed run's finished temporary file stays behind under a name no loader reads.
-    assert [path.name.endswith("-metrics.json") for path in leftovers] == [True]
-    for path in leftovers:
-        path.unlink()
+def test_evaluate_writes_metrics_atomically(copy: Path, tmp_path: Path):
+    """Killed with the new metrics complete but not yet renamed, the old file is intact; a full run replaces it.
 
-    old_inode = metrics.stat().st_ino
-    finished = subprocess.run([PYTHON, "-m", "models", *command, "--json"], cwd=copy, env=env, capture_output=True, text=True, timeout=600)
-    assert finished.returncode == 0, finished.stderr[-2000:]
+    One run does both: it is stopped just before the rename and its folder copied (what a
+    SIGKILL there leaves: a killed process runs no more code and the kernel keeps its writes),
+    then continued to the end.
+    """
+    metrics = copy / "assets" / "bahdanau-dates" / "metrics.json"
+    old, old_inode = metrics.read_bytes(), metrics.stat().st_ino
+    env = {**os.environ, "PYTHONPATH": str(copy), "AG_NEWS_DIR": str(SHARED_DIR), "TF_CPP_MIN_LOG_LEVEL": "2"}
+    command = ["evaluate", "--model", "bahdanau-dates", "--write-metrics", "--json"]
+    process = subprocess.Popen(
+        [PYTHON, str(INTERRUPT), "before:metrics.json", *command], cwd=copy, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert frozen(process, timeout=300), process.communicate()[1][-2000:]
+        killed_here = shutil.copytree(metrics.parent, tmp_path / "killed")
+        process.send_signal(signal.SIGCONT)
+        out, err = process.communicate(timeout=600)
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGKILL)
+            process.wait(timeout=30)
+    assert (killed_here / "metrics.json").read_bytes() == old
+    leftovers = [path.name for path in killed_here.iterdir() if path.name.startswith(".tmp-")]
+    # The killed run's finished temporary file stays behind under a name no loader reads.
+    assert [name.endswith("-metrics.json") for name in leftovers] == [True]
+
+    assert process.returncode == 0, err[-2000:]
     written, shipped = json.loads(metrics.read_text()), json.loads(old)
-    printed = json.loads(finished.stdout.strip().splitlines()[-1])
+    printed = json.loads(out.strip().splitlines()[-1])
     # The file holds this run's report and the folder's training.json; the shipped weights on
     # the fixed test dates give the shipped figures again.
     figures = ("model", "accuracy", "per_class", "n")

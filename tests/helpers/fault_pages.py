@@ -3,7 +3,7 @@
 Run as a script inside the copy (``PYTHONPATH=<copy> python fault_pages.py plan.json``), so that
 ``models``, ``views`` and ``assets`` are the copy's own: models find their files relative to
 ``models/base.py``. One process serves every scenario, so TensorFlow and the healthy models load
-once; the damaged model's cached instance is dropped before and after its scenario.
+once (on first use); the damaged model's cached instance is dropped before and after its scenario.
 
 The plan is a JSON list of scenarios ``{"damage": {"path", "kind", "source"?} | null, "evict": [model ids],
 "pages": [{"query": {...}, "reveal": bool}]}`` under "scenarios", beside "app" (the copy's
@@ -74,8 +74,11 @@ def main(plan_path: str) -> None:
     plan = json.loads(Path(plan_path).read_text())
     app = plan["app"]
     root = Path(app).parent
-    # The server's background warm-up loads every model once; let it finish on healthy files so
-    # that it cannot read a file while a scenario damages it.
+    # The page's first run starts a background warm-up that would load every model and trace the
+    # explanation views (about 40 s here), and could read a file while a scenario damages it. It
+    # is stopped before it starts work: the pages load each model on first use, and every
+    # scenario drops the damaged model's instance, so its load always reads the damaged file.
+    compute._STOP_WARM_UP.set()
     open_page(app, {}, reveal=False)
     compute.start_warm_up().join()
     results = []
