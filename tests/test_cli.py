@@ -59,12 +59,13 @@ def test_write_metrics_refuses_a_partial_test_set(capsys, tiny_ag_news):
     "args, message",
     [
         (("predict", "--model", "no-such-model", "hi"), "unknown model 'no-such-model'"),
-        (("predict", "--model", "keras-transformer", "   "), "the text is empty"),
-        (("evaluate", "--model", "keras-transformer", "--data", "/nonexistent"), "AG News test data not found"),
-        (("predict", "--model", "keras-transformer", "--ablate", "1:3", "hi there"), "there is no head 1:3"),
-        (("predict", "--model", "keras-transformer", "--ablate", "one:two", "hi there"), "'one:two' is not a head"),
-        (("predict", "--model", "bahdanau-rnn", "--ablate", "1:1", "hi there"), "use uniform attention instead"),
-        (("faithfulness", "--model", "bahdanau-dates", "--n", "2"), "generates text"),
+        # A fresh interpreter that loads a model imports TensorFlow first: 4.5-7 s each, so slow.
+        pytest.param(("predict", "--model", "keras-transformer", "   "), "the text is empty", marks=pytest.mark.slow),
+        pytest.param(("evaluate", "--model", "keras-transformer", "--data", "/nonexistent"), "AG News test data not found", marks=pytest.mark.slow),
+        pytest.param(("predict", "--model", "keras-transformer", "--ablate", "1:3", "hi there"), "there is no head 1:3", marks=pytest.mark.slow),
+        pytest.param(("predict", "--model", "keras-transformer", "--ablate", "one:two", "hi there"), "'one:two' is not a head", marks=pytest.mark.slow),
+        pytest.param(("predict", "--model", "bahdanau-rnn", "--ablate", "1:1", "hi there"), "use uniform attention instead", marks=pytest.mark.slow),
+        pytest.param(("faithfulness", "--model", "bahdanau-dates", "--n", "2"), "generates text", marks=pytest.mark.slow),
         (("seal", "keras-transformer", "--assets", "/nonexistent"), "is not a folder"),
     ],
 )
