@@ -83,9 +83,12 @@ soak: install
 	$(PY) bench/load_test.py --model all --soak
 	$(PY) bench/load_test.py --model all --soak --long
 
-# README pictures, taken in Debian's headless Chromium through Playwright's Python driver.
+# README pictures (docs/*.png), taken in Debian's headless Chromium through Playwright's Python
+# driver; then the browser matrix: every view x normal/presenter x language x 1366x768/1920x1080,
+# as tests/test_browser_matrix.py checks it, one PNG per state in docs/matrix/ (not committed)
+# for a person to look through.
 screenshots: install chromium
-	$(PY) bench/screenshots.py
+	$(PY) bench/screenshots.py --out docs --matrix-dir docs/matrix
 
 clean:
 	rm -rf $(VENV) .pytest_cache

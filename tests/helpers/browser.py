@@ -224,3 +224,126 @@ def decode_qr(image: bytes) -> list[str]:
     from PIL import Image
 
     return [found.text for found in zxingcpp.read_barcodes(Image.open(io.BytesIO(image)))]
+
+
+# The browser matrix (tests/test_browser_matrix.py checks it, `make screenshots` pictures it):
+# every view × normal and presenter mode × every language, each page seen at two window sizes, a
+# laptop's and a projector's. Generated from the lists, so a new view or language is covered as
+# soon as it is listed.
+MATRIX_SIZES = ((1366, 768), (1920, 1080))
+MATRIX_MODES = {"normal": {}, "presenter": {"present": "1"}}
+# Each view is shown on the first of these models it applies to.
+MATRIX_MODELS = ("minilm-agnews", "keras-transformer", "bahdanau-rnn", "bahdanau-dates")
+MATRIX_HEADLINE = "Red Sox rally in ninth inning to stun the Yankees"
+# Side by side, one state per size: the heatmap of two models.
+MATRIX_SIDE_BY_SIDE = {"model": "minilm-agnews", "compare": "keras-transformer", "view": "heatmap"}
+
+
+@dataclass(frozen=True)
+class MatrixState:
+    """One page of the matrix: a view in a mode and a language (seen at every size of MATRIX_SIZES)."""
+
+    view: str
+    mode: str
+    lang: str
+    side_by_side: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{'side-by-side-' if self.side_by_side else ''}{self.view}-{self.mode}-{self.lang}"
+
+
+def matrix_states() -> list[MatrixState]:
+    from views import VIEWS
+    from views.i18n import LANGUAGES
+
+    states = [MatrixState(view.KEY, mode, lang) for view in VIEWS for mode in MATRIX_MODES for lang in LANGUAGES]
+    return [*states, MatrixState(MATRIX_SIDE_BY_SIDE["view"], "normal", "en", side_by_side=True)]
+
+
+def matrix_text(model_id: str) -> str:
+    """The headline for a news classifier; the date model reads dates, so it gets its first example."""
+    from views import state
+
+    return MATRIX_HEADLINE if state.model_kind(model_id) == "classifier" else state.EXAMPLES["seq2seq"][0]
+
+
+def matrix_model(view, load: Callable[[str], object]) -> str:
+    """The first of MATRIX_MODELS that ``view`` applies to (``load(model_id)`` gives the loaded model)."""
+    for model_id in MATRIX_MODELS:
+        model = load(model_id)
+        if view.applies(model.predict(matrix_text(model_id)), model)[0]:
+            return model_id
+    raise AssertionError(f"view {view.KEY!r} applies to none of {MATRIX_MODELS}")
+
+
+def matrix_query(state: MatrixState, model_id: str) -> dict[str, str]:
+    """The page's address for ``state``; the lesson opens on step 1, which sets its own model and text."""
+    query = {"view": state.view, "lang": state.lang, **MATRIX_MODES[state.mode]}
+    if state.side_by_side:
+        return {**query, **MATRIX_SIDE_BY_SIDE, "text": matrix_text(MATRIX_SIDE_BY_SIDE["model"])}
+    if state.view == "lesson":
+        return {**query, "step": "1"}
+    return {**query, "model": model_id, "text": matrix_text(model_id)}
+
+
+def open_matrix_state(session: Session, page: Page, state: MatrixState, model_id: str) -> None:
+    """Open ``state`` at the first size; the lesson's step is revealed, so that it shows its answer and figure."""
+    width, height = MATRIX_SIZES[0]
+    page.set_viewport_size({"width": width, "height": height})
+    open_page(session, page, **matrix_query(state, model_id))
+    if state.view == "lesson":
+        act(page, page.locator(".st-key-lesson-reveal button").click)
+    relaid_out(page)
+
+
+# Where things are on the screen, in CSS pixels from the top of the page (the main area scrolls
+# inside the page, so its scroll offset is added back), and what each Plotly chart drew: its
+# container's box, every SVG layer's box, and per axis the title and categories it was given and
+# the tick labels the browser shows (``<id>tick`` groups inside the axis' own subplot).
+LAYOUT = r"""() => {
+    const scrolled = (element) => { let offset = window.scrollY; for (let e = element.parentElement; e; e = e.parentElement) offset += e.scrollTop; return offset; };
+    const box = (element) => { const r = element.getBoundingClientRect(), down = scrolled(element);
+        return {left: r.left, top: r.top + down, right: r.right, bottom: r.bottom + down, width: r.width, height: r.height}; };
+    const keyOf = (element) => { const keyed = element.closest('[class*="st-key-"]');
+        return keyed ? [...keyed.classList].find(c => c.startsWith('st-key-')).slice('st-key-'.length) : ''; };
+    const charts = [...document.querySelectorAll('[data-testid="stMain"] [data-testid="stPlotlyChart"]')].map(chart => {
+        const plot = chart.querySelector('.js-plotly-plot'), layout = plot && plot._fullLayout;
+        const axes = !layout ? [] : Object.keys(layout).filter(name => /^[xy]axis\d*$/.test(name)).map(name => {
+            const axis = layout[name], letter = axis._id[0];
+            const ticks = plot.querySelectorAll(`.subplot.${axis._mainSubplot} .${letter}axislayer-above .${axis._id}tick text`);
+            return {id: axis._id, type: axis.type, title: (axis.title && axis.title.text) || '', categories: [...(axis._categories || [])],
+                    shown: axis.visible !== false && axis.showticklabels !== false, ticks: [...ticks].map(t => t.textContent)};
+        });
+        return {key: keyOf(chart), box: box(chart), svgs: [...chart.querySelectorAll('.main-svg')].map(box), axes};
+    });
+    const texts = [...document.querySelectorAll('[data-testid="stMain"] textarea')].map(box);
+    const headings = [...document.querySelectorAll('[data-testid="stMain"] h1, [data-testid="stMain"] h2, [data-testid="stMain"] h3')]
+        .map(h => ({text: h.innerText, ...box(h)}));
+    return {width: window.innerWidth, height: window.innerHeight, charts, texts, headings};
+}"""
+# Charts Plotly has not yet laid out for their container's width (Streamlit passes a stretched
+# chart its container's width; Plotly draws at _fullLayout.width): key, drawn width, container width.
+_NOT_RELAID = """() => [...document.querySelectorAll('[data-testid="stPlotlyChart"]')].flatMap(chart => {
+    const plot = chart.querySelector('.js-plotly-plot'), drawn = plot && plot._fullLayout ? plot._fullLayout.width : null;
+    const width = chart.getBoundingClientRect().width, keyed = chart.closest('[class*="st-key-"]');
+    return drawn !== null && Math.abs(drawn - width) <= 1 ? [] : [[keyed ? keyed.className : '', drawn, width]];
+})"""
+_TWO_FRAMES = "() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(() => done(true))))"
+RELAYOUT_TIMEOUT_S = 20.0
+
+
+def relaid_out(page: Page, timeout_s: float = RELAYOUT_TIMEOUT_S) -> list[str]:
+    """Wait until the page has settled and Plotly has laid every chart out for its container's width.
+
+    A window resize runs no script: Streamlit gives each chart its new width and Plotly lays it
+    out again a moment later (0.1 to 0.6 s here). Returns the charts still drawn for another
+    width after ``timeout_s``, described, instead of raising: a chart that never takes its
+    container's width is a finding of the check that follows, not a hang.
+    """
+    page.wait_for_function(SETTLED, polling=100)
+    deadline = time.monotonic() + timeout_s
+    while (stale := page.evaluate(_NOT_RELAID)) and time.monotonic() < deadline:
+        page.wait_for_timeout(50)
+    page.evaluate(_TWO_FRAMES)  # the new layout painted
+    return [f"chart {key!r} drawn {drawn} px wide in a container of {width:.0f} px after {timeout_s:.0f} s" for key, drawn, width in stale]
