@@ -130,6 +130,33 @@ class BucketedFunction:
         """
         return min(limit, 1 << max(0, rows - 1).bit_length())
 
+    def plan(self, lengths: Sequence[int], batch_size: int = BATCH_SIZE) -> list[tuple[int, int, list[int]]]:
+        """How ``__call__`` batches rows of these lengths: (padded length, batch size, row indices) per call.
+
+        Sorting by length fills each batch with rows of one bucket.
+        """
+        batches: list[tuple[int, list[int]]] = []
+        for index in sorted(range(len(lengths)), key=lambda i: lengths[i]):
+            length = self.bucket(max(1, lengths[index]))
+            if batches and batches[-1][0] == length and len(batches[-1][1]) < self.rows_per_batch(length, batch_size):
+                batches[-1][1].append(index)
+            else:
+                batches.append((length, [index]))
+        return [(length, self.padded_rows(len(members), self.rows_per_batch(length, batch_size)), members) for length, members in batches]
+
+    def batch_sizes(self, length: int, batch_size: int = BATCH_SIZE) -> tuple[int, ...]:
+        """Every batch size ``__call__`` may run rows of padded ``length`` at: the powers of two up to its limit."""
+        limit = self.rows_per_batch(length, batch_size)
+        return tuple(sorted({self.padded_rows(rows, limit) for rows in range(1, limit + 1)}))
+
+    def warm(self, length: int, batch: int) -> None:
+        """Trace the function at (``length``, ``batch``) and run it once on filler rows, ahead of a user's first call."""
+        ids = np.full((batch, length), self.pad_id, dtype=np.int32)
+        mask = np.zeros((batch, length), dtype=np.int32)
+        mask[:, 0] = 1
+        extras = [np.ones((batch, *shape), dtype=np.float32) for shape in self.extra_shapes]
+        self._compiled_for(length, batch)(ids, mask, *extras)
+
     def _compiled_for(self, length: int, batch: int) -> Callable:
         key = (length, batch)
         with self._compile_lock:
@@ -159,17 +186,7 @@ class BucketedFunction:
         then sees no token at all.
         """
         results: list[tuple[np.ndarray, ...]] = [()] * len(rows)  # every row's place is filled below
-        # Sorting by length fills each batch with texts of one bucket.
-        order = sorted(range(len(rows)), key=lambda i: len(rows[i]))
-        batches: list[tuple[int, list[int]]] = []
-        for index in order:
-            length = self.bucket(max(1, len(rows[index])))
-            if batches and batches[-1][0] == length and len(batches[-1][1]) < self.rows_per_batch(length, batch_size):
-                batches[-1][1].append(index)
-            else:
-                batches.append((length, [index]))
-        for length, members in batches:
-            size = self.padded_rows(len(members), self.rows_per_batch(length, batch_size))
+        for length, size, members in self.plan([len(row) for row in rows], batch_size):
             ids = np.full((size, length), self.pad_id, dtype=np.int32)
             mask = np.zeros((size, length), dtype=np.int32)
             mask[len(members) :, 0] = 1  # filler rows see one token, so their softmax never divides by zero

@@ -20,6 +20,7 @@ import ctypes
 import dataclasses
 import os
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
@@ -28,6 +29,7 @@ import numpy as np
 import streamlit as st
 
 import models
+from models import warm_up
 from models.base import AttentionModel, LensError
 from models.contract import Prediction
 from models.maths.tokens import merge_prediction
@@ -124,23 +126,61 @@ class WorkGate:
     holding its working memory: memory grows with the class, not with the cores, and two cores
     finish them no sooner. With two slots, 30 sessions sending 512-token texts to MiniLM peaked
     at 1.98 GB instead of 2.30 GB, at 6.3 instead of 6.6 page runs per second.
+
+    ``idle()`` is the background's way in (the warm-up): it takes a slot only once no user's
+    computation has run or waited for ``quiet`` seconds, so a user waits for background work at
+    most when two users arrive during one background step, and then for that one step. The quiet
+    time keeps background steps out of the gaps between one page run's computations (an
+    attribution page draws a figure between its three stages).
     """
 
-    def __init__(self, slots: int):
-        self._slots = threading.BoundedSemaphore(slots)
+    def __init__(self, slots: int, quiet: float = 1.0):
+        self.slots = slots
+        self.quiet = quiet
+        self._changed = threading.Condition()
+        self._running = 0  # computations holding a slot, users' and background ones
+        self._users = 0  # users' computations running or waiting for a slot
+        self._last_user = float("-inf")  # time.monotonic() when the last user's computation ended
         self._held = threading.local()
 
+    def _background_waits(self) -> float | None:
+        """None if background work may start now, else how long to wait before asking again."""
+        if self._running >= self.slots or self._users:
+            return self.quiet
+        remaining = self._last_user + self.quiet - time.monotonic()
+        return remaining if remaining > 0 else None
+
     @contextlib.contextmanager
-    def __call__(self) -> Iterator[None]:
+    def _slot(self, background: bool) -> Iterator[None]:
         if getattr(self._held, "active", False):
             yield
             return
-        with self._slots:
-            self._held.active = True
-            try:
-                yield
-            finally:
-                self._held.active = False
+        with self._changed:
+            if background:
+                while (wait := self._background_waits()) is not None:
+                    self._changed.wait(wait)
+            else:
+                self._users += 1
+                while self._running >= self.slots:
+                    self._changed.wait()
+            self._running += 1
+        self._held.active = True
+        try:
+            yield
+        finally:
+            self._held.active = False
+            with self._changed:
+                self._running -= 1
+                if not background:
+                    self._users -= 1
+                    self._last_user = time.monotonic()
+                self._changed.notify_all()
+
+    def __call__(self) -> contextlib.AbstractContextManager[None]:
+        return self._slot(background=False)
+
+    def idle(self) -> contextlib.AbstractContextManager[None]:
+        return self._slot(background=True)
 
 
 class SharedCache:
@@ -222,32 +262,59 @@ def _load_model(model_id: str) -> AttentionModel:
     return models.load(model_id)
 
 
+# Models in the order users first asked for them: the warm-up prepares those before the others.
+_ASKED_FOR: list[str] = []
+
+
 def load_model(model_id: str) -> AttentionModel:
     """The one shared instance of ``model_id``: 30 students on one server load each model once."""
+    if model_id not in _ASKED_FOR:
+        _ASKED_FOR.append(model_id)
     with st.spinner(_("Loading the model {model} (first time only)…").format(model=model_id)):
         return _load_model(model_id)
 
 
-# A text of every padded length a Hugging Face model compiles for (models.hf_common.BUCKETS):
-# the first student to paste a long text should not wait for a trace.
-WARM_UP_WORDS = (8, 24, 40, 56, 88, 120, 250, 500)
-
-
 _STOP_WARM_UP = threading.Event()
+# The browser is still drawing the first page when its script ends (Plotly's code loads then):
+# loading the next model at once, on the same 2 cores, delayed that first chart by 0.5-0.7 s.
+WARM_UP_DELAY_S = 3.0
 
 
 def _warm_up() -> None:
-    for model_id in models.available():
-        try:
+    """Load every bundled model, then trace what a user would otherwise wait for, most likely first.
+
+    Starts ``WARM_UP_DELAY_S`` after the first page, then makes three rounds over the models
+    (those users asked for first): load each and trace predict at its first length, so that
+    switching models is quick; trace every function the explanation views run for a headline
+    (``models.warm_up.explain_steps``); trace predict at the longer lengths. Each step takes a
+    slot of the work gate only once users' computations have left it quiet (``WorkGate.idle``),
+    and the thread stops between steps when the server exits.
+    """
+    if _STOP_WARM_UP.wait(WARM_UP_DELAY_S):
+        return
+    gate = shared_cache().gate
+    rounds: tuple[Callable[[AttentionModel], list[warm_up.Step]], ...] = (
+        lambda model: warm_up.predict_steps(model)[:1],
+        warm_up.explain_steps,
+        lambda model: warm_up.predict_steps(model)[1:],
+    )
+    broken: set[str] = set()  # that model's panel says what is wrong when someone opens it
+    for steps_of in rounds:
+        for model_id in sorted(models.available(), key=lambda m: _ASKED_FOR.index(m) if m in _ASKED_FOR else len(_ASKED_FOR)):
             if _STOP_WARM_UP.is_set():
                 return
-            model = _load_model(model_id)
-            for words in WARM_UP_WORDS if model.max_tokens > 128 else WARM_UP_WORDS[:1]:
-                if _STOP_WARM_UP.is_set():
-                    return
-                model.predict(" ".join(["news"] * words))
-        except LensError:
-            continue  # that model's panel will say what is wrong when someone opens it
+            if model_id in broken:
+                continue
+            try:
+                with gate.idle():
+                    model = _load_model(model_id)
+                for step in steps_of(model):
+                    if _STOP_WARM_UP.is_set():
+                        return
+                    with gate.idle():
+                        step.run()
+            except LensError:
+                broken.add(model_id)
 
 
 def _finish_warm_up(thread: threading.Thread) -> None:
@@ -258,7 +325,7 @@ def _finish_warm_up(thread: threading.Thread) -> None:
 
 @st.cache_resource(show_spinner=False)
 def start_warm_up() -> threading.Thread:
-    """Load every bundled model and trace its common input lengths, once per server, in the background."""
+    """Load every bundled model and trace its common shapes, once per server, in the background."""
     thread = threading.Thread(target=_warm_up, name="attention-lens-warm-up", daemon=True)
     thread.start()
     atexit.register(_finish_warm_up, thread)

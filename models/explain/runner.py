@@ -112,11 +112,9 @@ class Runner:
         embeds = np.asarray(embeds, dtype=np.float32)
         rows, _, width = embeds.shape
         padded_length = self.bucket(length)
-        limit = 1 if mode == "full" else BucketedFunction.rows_per_batch(padded_length, rows)
         pieces: list[tuple[np.ndarray, ...]] = []
-        for start in range(0, rows, limit):
-            part = embeds[start : start + limit]
-            size = BucketedFunction.padded_rows(len(part), limit)
+        for start, stop, size in self.calls(mode, length, rows):
+            part = embeds[start:stop]
             batch = np.zeros((size, padded_length, width), dtype=np.float32)
             batch[: len(part), :length] = part
             batch[len(part) :, :length] = part[-1]  # filler rows repeat the last one and are dropped
@@ -127,6 +125,36 @@ class Runner:
             outputs = self._function(mode, padded_length, size, width)(batch, mask, one_hot)
             pieces.append(tuple(np.asarray(o)[: len(part)] for o in outputs))
         return [np.concatenate(column) for column in zip(*pieces)]
+
+    def calls(self, mode: str, length: int, rows: int) -> list[tuple[int, int, int]]:
+        """(first row, end row, padded batch size) of each compiled call ``_run`` makes for ``rows``
+        embedded rows of ``length`` tokens: chunks of at most TOKENS_PER_BATCH tokens, one row per
+        chunk for "full"."""
+        limit = 1 if mode == "full" else BucketedFunction.rows_per_batch(self.bucket(length), rows)
+        return [(start, min(rows, start + limit), BucketedFunction.padded_rows(min(rows, start + limit) - start, limit)) for start in range(0, rows, limit)]
+
+    def warm(self, mode: str, length: int, rows: int) -> None:
+        """Trace, and run once on filler, every function ``mode`` ("probs", "gradients", "full")
+        calls for ``rows`` embedded rows of ``length`` tokens, ahead of a user's first call."""
+        padded_length, width = self.bucket(length), self.embed([self.model.pad_id]).shape[-1]
+        for size in sorted({size for _, _, size in self.calls(mode, length, rows)}):
+            mask = np.zeros((size, padded_length), dtype=np.int32)
+            mask[:, 0] = 1
+            one_hot = np.zeros((size, len(self.model.labels)), dtype=np.float32)
+            one_hot[:, 0] = 1.0
+            self._function(mode, padded_length, size, width)(np.zeros((size, padded_length, width), dtype=np.float32), mask, one_hot)
+
+    def warm_probs(self, length: int, head_masks: int = 0) -> None:
+        """Trace ``probs`` at the padded length of ``length`` tokens: every batch size it may run
+        plain id rows at, or with ``head_masks`` the batches of that many rows with a head mask each
+        (``single_head_effects``)."""
+        bucket = self.bucket(length)
+        if head_masks:
+            for size in sorted({size for _, size, _ in self._masked.plan([length] * head_masks)}):
+                self._masked.warm(bucket, size)
+        else:
+            for size in self._plain.batch_sizes(bucket):
+                self._plain.warm(bucket, size)
 
     def _function(self, mode: str, length: int, batch: int, width: int):
         key = (mode, length, batch)
