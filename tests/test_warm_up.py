@@ -14,15 +14,26 @@ from views.compute import WorkGate
 REPO = Path(__file__).resolve().parent.parent
 
 
+PAGE_MODULES = (
+    "models, models.registry, models.warm_up, models.value_aware, models.explain.attribution, models.explain.ablation, "
+    "models.explain.faithfulness, views, views.compute, views.state"
+)
+
+
+def modules_imported_with_the_page(candidates: tuple[str, ...]) -> list[str]:
+    code = f"import sys, {PAGE_MODULES}\nprint(' '.join(sorted(m for m in {candidates!r} if m in sys.modules)))"
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
+    return result.stdout.split()
+
+
 def test_importing_the_page_modules_does_not_import_tensorflow():
     # The page is drawn while TensorFlow (about 3 s) is still to be imported: only loading a model may import it.
-    code = (
-        "import sys, models, models.registry, models.warm_up, models.value_aware, models.explain.attribution, "
-        "models.explain.ablation, models.explain.faithfulness, views, views.compute, views.state\n"
-        "print(sorted(m for m in ('tensorflow', 'keras', 'tf_keras', 'transformers') if m in sys.modules))"
-    )
-    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=120, check=True)
-    assert result.stdout.strip() == "[]"
+    assert modules_imported_with_the_page(("tensorflow", "keras", "tf_keras", "transformers")) == []
+
+
+def test_importing_the_page_modules_leaves_scipy_for_the_computations_that_use_it():
+    # scipy.stats, its sparse graphs and special functions were 0.5-0.6 s of a new server's first page.
+    assert modules_imported_with_the_page(("scipy.stats", "scipy.sparse", "scipy.special")) == []
 
 
 class TraceCounter:

@@ -21,8 +21,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import numpy as np
-from scipy.sparse import csr_array
-from scipy.sparse.csgraph import maximum_flow
 
 from models.maths.compose import residual_mixing
 
@@ -104,6 +102,10 @@ def _dinic_flows(graph: np.ndarray, rows: list[int], scale: int, progress: Calla
     matrix are nodes, columns the nodes they feed, so row k of a layer holds column k of the
     next layer's attention.
     """
+    # Imported on first use: scipy.sparse.csgraph costs about 0.2 s of a server's first page.
+    from scipy.sparse import csr_array
+    from scipy.sparse.csgraph import maximum_flow
+
     layers, size, _ = graph.shape
     capacities = np.rint(graph * scale).astype(np.int32)
     middle = (layers - 1) * size

@@ -34,12 +34,21 @@ import math
 from collections.abc import Callable
 
 import numpy as np
-from scipy.special import erf, expit, softmax
 
 from models.maths.compose import compose
 
 
+def _expit(x: np.ndarray) -> np.ndarray:
+    # scipy.special is imported on first use here and below: it is about 0.1 s of a server's first page.
+    from scipy.special import expit
+
+    sigmoid: np.ndarray = expit(x)
+    return sigmoid
+
+
 def _gelu(x: np.ndarray) -> np.ndarray:
+    from scipy.special import erf
+
     gelu: np.ndarray = 0.5 * x * (1.0 + erf(x / math.sqrt(2.0)))
     return gelu
 
@@ -59,11 +68,11 @@ ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "gelu": _gelu,
     "gelu_new": _gelu_tanh,
     "gelu_fast": _gelu_fast,
-    "quick_gelu": lambda x: x * expit(1.702 * x),
+    "quick_gelu": lambda x: x * _expit(1.702 * x),
     "relu": lambda x: np.maximum(x, 0.0),
-    "silu": lambda x: x * expit(x),
-    "swish": lambda x: x * expit(x),
-    "sigmoid": expit,
+    "silu": lambda x: x * _expit(x),
+    "swish": lambda x: x * _expit(x),
+    "sigmoid": _expit,
     "tanh": np.tanh,
 }
 
@@ -181,6 +190,8 @@ def attention_probabilities(hidden: np.ndarray, weights: LayerWeights) -> np.nda
     queries = (hidden @ weights.query_kernel + weights.query_bias).reshape(len(hidden), heads, width // heads)
     keys = (hidden @ weights.key_kernel + weights.key_bias).reshape(len(hidden), heads, width // heads)
     scores = np.einsum("ihk,jhk->hij", queries, keys) / math.sqrt(width // heads)
+    from scipy.special import softmax
+
     probabilities: np.ndarray = softmax(scores, axis=-1)
     return probabilities
 
