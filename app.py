@@ -114,8 +114,12 @@ def sidebar() -> tuple[str, str]:
     return model_id, st.session_state.compare
 
 
-def show_panel(model_id: str, text: str, view, panel: str = "") -> None:
-    """One model's output and the chosen view of it; a failure stays inside this panel."""
+def show_panel(model_id: str, text: str, view, panel: str = "", *, width_px: int, answer=None) -> None:
+    """One model's output and the chosen view of it; a failure stays inside this panel.
+
+    ``answer`` is where the model's answer goes (the column beside the text, with one panel),
+    else above the view; ``width_px`` is the width the panel is laid out for.
+    """
     try:
         model = compute.load_model(model_id)
         prediction = compute.prediction(model_id, text)
@@ -132,42 +136,50 @@ def show_panel(model_id: str, text: str, view, panel: str = "") -> None:
             )
         )
     if not getattr(view, "HOLDS_BACK_OUTPUT", False):
-        show_output(prediction, panel)
+        with answer if answer is not None else st.container():
+            show_output(prediction, panel)
     applies, reason = view.applies(shown, model)
     if not applies:
         st.info(reason)
         return
     subject = Subject(model_id, model, text, prediction, predictor=functools.partial(compute.prediction, model_id))
-    view.render(ViewContext(subject, shown, view, panel))
+    view.render(ViewContext(subject, shown, view, panel, width_px=width_px))
 
 
 def main() -> None:
     state.load()
     use_language(state.get("lang"))
-    presenter.apply(state.get("present"))
+    present = bool(state.get("present"))
+    presenter.apply(present)
     lesson.prepare()
     model_id, compare_id = sidebar()
     st.title(_("What is the model looking at?"))
+    # Everything above the view fits a laptop's first screen with the top of the figure: the
+    # example and view pickers share a row, and with one panel the answer stands beside the text.
     examples = state.EXAMPLES[state.model_kind(model_id)]
-    st.selectbox(_("Pick an example"), ["", *examples], key="example", on_change=use_example, format_func=lambda e: e or _("…or type your own below"))
-    text = st.text_area(_("Text"), key="text", height=90)
-    st.segmented_control(_("View"), [view.KEY for view in VIEWS], format_func=lambda key: _(BY_KEY[key].TITLE), key="view", required=True)
+    pick, choose = st.columns([3, 2])
+    pick.selectbox(_("Pick an example"), ["", *examples], key="example", on_change=use_example, format_func=lambda e: e or _("…or type your own below"))
+    choose.selectbox(_("View"), [view.KEY for view in VIEWS], format_func=lambda key: _(BY_KEY[key].TITLE), key="view")
     view = BY_KEY[state.get("view")]
+    one_panel = not compare_id or getattr(view, "WHOLE_PAGE", False)
+    if one_panel and not getattr(view, "HOLDS_BACK_OUTPUT", False):
+        typing, answer = st.columns([3, 2])
+    else:
+        typing, answer = st.container(), None
+    text = typing.text_area(_("Text"), key="text", height=110 if answer is not None else 75)
     st.caption(_(view.CAPTION))
     if not text.strip():
         st.info(_("Type a sentence above (or pick an example) to see the prediction and its attention."))
-    elif not compare_id or getattr(view, "WHOLE_PAGE", False):
+    elif one_panel:
         if compare_id:
             st.caption(_("This view uses the whole page, so it shows the first model only."))
-        show_panel(model_id, text, view)
+        show_panel(model_id, text, view, answer=answer, width_px=presenter.column_px(present))
     else:
         left, right = st.columns(2)
-        with left:
-            st.markdown(f"#### {escape_markdown(model_id)}")
-            show_panel(model_id, text, view)
-        with right:
-            st.markdown(f"#### {escape_markdown(compare_id)}")
-            show_panel(compare_id, text, view, panel=state.SECOND_PANEL)
+        for column, panel_model, panel in ((left, model_id, ""), (right, compare_id, state.SECOND_PANEL)):
+            with column:
+                st.markdown(f"#### {escape_markdown(panel_model)}")
+                show_panel(panel_model, text, view, panel, width_px=presenter.column_px(present, columns=2))
     state.write_url()
     # After the first page is out: loading the other models must not delay it.
     compute.start_warm_up()

@@ -52,8 +52,8 @@ def test_switching_head_layer_view_or_colours_never_runs_the_model_again(app):
     expected = prediction_of("keras-transformer", "Oil prices climb to record high").attentions[0]
     assert np.allclose(first, expected[0], atol=1e-6) and np.allclose(weights_of(second), expected[1], atol=1e-6)
     app.radio(key="scheme").set_value("grayscale").run()
-    app.segmented_control(key="view").set_value("rollout").run()
-    app.segmented_control(key="view").set_value("heatmap").run()
+    app.selectbox(key="view").set_value("rollout").run()
+    app.selectbox(key="view").set_value("heatmap").run()
     assert not app.exception
     assert model_runs() == runs
     assert app.query_params["head"] == ["2"] or app.query_params["head"] == "2"
@@ -132,7 +132,7 @@ def test_example_picker_fills_the_text(app):
 
 
 def test_views_that_do_not_apply_say_why(app):
-    app.segmented_control(key="view").set_value("rollout").run()
+    app.selectbox(key="view").set_value("rollout").run()
     assert not app.exception
     assert "single attention layer" in app.info[0].value
     assert not [f for f in figures(app) if f["data"][0]["type"] == "heatmap"]
@@ -159,7 +159,7 @@ def test_a_link_reproduces_the_whole_state():
     assert at.selectbox(key="model").value == "minilm-agnews"
     assert at.selectbox(key="compare").value == "keras-transformer"
     assert at.text_area(key="text").value == "Stocks rally on Wall Street"
-    assert at.segmented_control(key="view").value == "rollout"
+    assert at.selectbox(key="view").value == "rollout"
     assert at.selectbox(key="layer").value == 3
     assert at.radio(key="scheme").value == "grayscale"
     assert at.toggle(key="words").value and at.toggle(key="hide_special").value and at.radio(key="scale").value == "stretch"
@@ -293,7 +293,7 @@ def test_a_typed_text_stays_when_switching_between_classifiers_but_not_to_the_da
 def test_changing_the_head_of_two_sentences_never_runs_the_model_on_either_text_again(app, monkeypatch):
     from views import compute
 
-    app.segmented_control(key="view").set_value("compare").run()
+    app.selectbox(key="view").set_value("compare").run()
     assert not app.exception
     model, calls = compute.load_model(app.session_state["model"]), []
     predict_batch = model.predict_batch

@@ -109,10 +109,13 @@ def panels(at: AppTest, side_by_side: bool) -> list:
     """The block of each panel: the whole main area, or the two columns side by side."""
     if not side_by_side:
         return [at.main]
+    # The panels' row: two columns, each headed by its model's name (the pickers above share a row too).
     row = next(
         child
         for child in at.main.children.values()
-        if isinstance(child, Block) and [getattr(c, "type", None) for c in child.children.values()] == ["column", "column"]
+        if isinstance(child, Block)
+        and [getattr(c, "type", None) for c in child.children.values()] == ["column", "column"]
+        and all(column.markdown and column.markdown[0].value.startswith("####") for column in child.children.values())
     )
     return list(row.children.values())
 

@@ -318,7 +318,7 @@ def test_links_and_arrivals_set_the_step_up_but_keep_a_senders_text():
     assert shared.session_state["text"] == "Stocks fall as oil climbs" and shared.session_state["layer"] == 2
     assert header(shared).startswith("5. ")
     elsewhere = open_page(model="minilm-agnews", text="Stocks fall as oil climbs")
-    elsewhere.segmented_control(key="view").set_value("lesson").run()  # arriving from another view: step 1
+    elsewhere.selectbox(key="view").set_value("lesson").run()  # arriving from another view: step 1
     assert (elsewhere.session_state["model"], elsewhere.session_state["text"]) == ("bahdanau-dates", STEP["date"].text)
     assert elsewhere.session_state["scheme"] == "grayscale"
 
@@ -326,7 +326,7 @@ def test_links_and_arrivals_set_the_step_up_but_keep_a_senders_text():
 @pytest.mark.slow
 def test_fig_3_step_draws_the_papers_fixed_grayscale_whatever_scale_was_chosen_before():
     at = open_page(model="bahdanau-rnn", text="Oil prices climb", scale="stretch")
-    at.segmented_control(key="view").set_value("lesson").run()  # arriving: step 1, the date model's Fig. 3
+    at.selectbox(key="view").set_value("lesson").run()  # arriving: step 1, the date model's Fig. 3
     assert at.radio(key="scale").value == "fixed" and at.radio(key="scheme").value == "grayscale"
     at.button(key="lesson-reveal").click().run()
     trace = heatmap_of(at)["data"][0]

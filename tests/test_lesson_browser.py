@@ -156,13 +156,19 @@ def test_presenter_mode_collapses_the_sidebar_and_enlarges_the_page(server, brow
     settled(page)
     expect(page.locator('[data-testid="stSidebar"]')).to_have_attribute("data-collapsed", "true")
     # The stylesheet arrives as an element of the page run: wait for it rather than read once.
-    zoom = "() => getComputedStyle(document.querySelector('[data-testid=\"stMainBlockContainer\"]')).zoom"
-    page.wait_for_function(f"({zoom})() === '1.4'", timeout=STEP_TIMEOUT_MS)
-    assert float(page.evaluate(zoom)) == pytest.approx(1.4)
+    # Page text is enlarged by the root font size (never CSS zoom, which drew figures wider than their column).
+    root = "() => getComputedStyle(document.documentElement).fontSize"
+    page.wait_for_function(f"({root})() === '22.4px'", timeout=STEP_TIMEOUT_MS)
+    main = page.locator('[data-testid="stMainBlockContainer"]')
+    assert main.evaluate("element => getComputedStyle(element).zoom") == "1"
     button(page, "lesson-reveal").click()
     page.locator(".js-plotly-plot").first.wait_for(timeout=STEP_TIMEOUT_MS)
     settled(page)
     page.wait_for_timeout(500)
+    chart = page.locator('[data-testid="stPlotlyChart"]').last
+    assert chart.locator(".main-svg").first.bounding_box()["width"] <= chart.bounding_box()["width"] + 0.5
+    # Figures are enlarged by their own type (viz.present.for_projector): tick labels at 16.8 px, not 12.
+    assert chart.locator(".xtick text").first.evaluate("element => getComputedStyle(element).fontSize") == "16.8px"
     page.screenshot(path=shots / "present-step-5.png", full_page=True)
     page.close()
     plain = browser.new_page(viewport={"width": 1400, "height": 1000})
@@ -170,5 +176,5 @@ def test_presenter_mode_collapses_the_sidebar_and_enlarges_the_page(server, brow
     plain.locator("h2", has_text="5. ").wait_for(timeout=STEP_TIMEOUT_MS)
     settled(plain)
     expect(plain.locator('[data-testid="stSidebar"]')).to_have_attribute("data-collapsed", "false")
-    assert float(plain.locator('[data-testid="stMainBlockContainer"]').evaluate("element => getComputedStyle(element).zoom")) == 1.0
+    assert plain.evaluate(root) == "16px"
     plain.close()

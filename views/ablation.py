@@ -15,7 +15,7 @@ from views import compute, state
 from views.context import ViewContext
 from views.i18n import N_, _
 from views.spec import Settings, Shown, Style, Subject, Table, display_row
-from views.widgets import class_name, clicked, layer_head_pickers, matrix_downloads, show_figure
+from views.widgets import class_name, clicked, for_page, layer_head_pickers, matrix_downloads, show_figure
 from viz import probability_bars
 from viz.stats import stat_heatmaps
 from viz.strip import token_strips
@@ -134,14 +134,15 @@ def figure(d: AblationData, settings: Settings, style: Style) -> go.Figure:
     if d.heads is None:
         learned, given = d.attention.weights
         strips = {_("learned attention"): learned, **({_("uniform attention"): given} if d.uniform else {})}
-        return token_strips(strips, list(d.attention.source), signed=False, scheme=style.scheme)
+        return token_strips(strips, list(d.attention.source), signed=False, scheme=style.scheme, width_px=style.width_px, presenter=style.presenter)
     maps = {"on": _switched_on(d), "drop": -d.heads.effects, "importance": d.heads.importance}
     titles = {
         "on": _("Heads on (click to switch)"),
         "drop": _("Drop in p(predicted) when switched off alone"),
         "importance": _("Importance (Michel et al. 2019)"),
     }
-    return stat_heatmaps(maps, titles, selected=(settings.layer - 1, settings.head - 1), scheme=style.scheme)
+    selected = (settings.layer - 1, settings.head - 1)
+    return stat_heatmaps(maps, titles, selected=selected, scheme=style.scheme, width_px=style.width_px, presenter=style.presenter)
 
 
 def rows(d: AblationData) -> dict[str, Table]:
@@ -171,8 +172,9 @@ def _toggle_clicked(chart_key: str, panel: str) -> None:
 def _probabilities_side_by_side(ctx: ViewContext, d: AblationData, caption: str) -> None:
     labels = [class_name(label) for label in d.labels]
     left, right = st.columns(2)
-    left.plotly_chart(probability_bars(labels, d.original, title=_("Original")), width="stretch", key=ctx.widget_key("ablation-original"))
-    right.plotly_chart(probability_bars(labels, d.ablated, title=caption), width="stretch", key=ctx.widget_key("ablation-ablated"))
+    presenter = ctx.style.presenter
+    left.plotly_chart(for_page(probability_bars(labels, d.original, title=_("Original")), presenter), width="stretch", key=ctx.widget_key("ablation-original"))
+    right.plotly_chart(for_page(probability_bars(labels, d.ablated, title=caption), presenter), width="stretch", key=ctx.widget_key("ablation-ablated"))
     before, after = d.predicted, int(np.argmax(d.ablated))
     if before != after:
         st.warning(_("The prediction changes from {before} to {after}.").format(before=labels[before], after=labels[after]))

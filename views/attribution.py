@@ -99,7 +99,7 @@ def figure(d: AttributionData, settings: Settings, style: Style) -> go.Figure:
     a, kept = d.attributions, d.kept
     strips = {_(METHOD_NAMES[name]): np.asarray(values)[kept] for name, values in a.scores.items()}
     title = _("What p({label}) depends on, by method").format(label=class_name(a.target_label))
-    return token_strips(strips, [a.tokens[i] for i in kept], signed=True, title=title, scheme=style.scheme)
+    return token_strips(strips, [a.tokens[i] for i in kept], signed=True, title=title, scheme=style.scheme, width_px=style.width_px, presenter=style.presenter)
 
 
 def rows(d: AttributionData) -> dict[str, Table]:

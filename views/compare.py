@@ -74,7 +74,8 @@ def figure(d: CompareData, settings: Settings, style: Style) -> go.Figure:
     ]
     if d.difference is not None:
         panels.append(Panel(_("First minus second"), d.difference.weights, d.difference.source, d.difference.target, signed=True, value_title=_("difference")))
-    return heatmap_panels(panels, scheme=style.scheme, title=_("Layer {layer}, head {head}").format(layer=d.layer, head=d.head))
+    title = _("Layer {layer}, head {head}").format(layer=d.layer, head=d.head)
+    return heatmap_panels(panels, scheme=style.scheme, title=title, width_px=style.width_px, presenter=style.presenter)
 
 
 def rows(d: CompareData) -> dict[str, Table]:

@@ -27,6 +27,8 @@ class ViewContext:
     shown: Prediction
     view: ModuleType
     panel: str = ""
+    # The column's width the page lays this panel out for (``views.presenter.column_px``).
+    width_px: int = Style.width_px
 
     @property
     def model_id(self) -> str:
@@ -79,7 +81,7 @@ class ViewContext:
 
     @property
     def style(self) -> Style:
-        return Style(scheme=self.get("scheme"), scale=self.get("scale"))
+        return Style(scheme=self.get("scheme"), scale=self.get("scale"), presenter=bool(self.get("present")), width_px=self.width_px)
 
     def data(self, settings: Settings | None = None, progress: Callable[[int, int], None] | None = None) -> Any:
         """The view's data for this panel (cached for every session): ``view.data(subject, settings)``."""

@@ -96,7 +96,7 @@ def figure(d: FlowData, settings: Settings, style: Style) -> go.Figure:
         Panel(_("Flow"), d.flow.weights, d.flow.source, d.flow.target, scale="stretch"),
     ]
     title = _("What reaches “{token}” by layer {layer}").format(token=d.token, layer=d.layer)
-    return heatmap_panels(panels, scheme=style.scheme, stacked=True, title=title)
+    return heatmap_panels(panels, scheme=style.scheme, stacked=True, title=title, width_px=style.width_px, presenter=style.presenter)
 
 
 def rows(d: FlowData) -> dict[str, Table]:

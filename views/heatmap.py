@@ -67,7 +67,17 @@ def data(subject: Subject, settings: Settings) -> HeatmapData:
 def figure(d: HeatmapData, settings: Settings, style: Style) -> go.Figure:
     title = _("Alignment") if d.single else _("Layer {layer}, head {head}").format(layer=d.layer, head=d.head)
     axes = dict(source_title=_("input characters"), target_title=_("output characters")) if d.seq2seq else {}
-    return alignment_heatmap(d.shown.weights, d.shown.source, d.shown.target, scheme=style.scheme, title=title, scale=style.scale, **axes)
+    return alignment_heatmap(
+        d.shown.weights,
+        d.shown.source,
+        d.shown.target,
+        scheme=style.scheme,
+        title=title,
+        scale=style.scale,
+        width_px=style.width_px,
+        presenter=style.presenter,
+        **axes,
+    )
 
 
 def rows(d: HeatmapData) -> dict[str, Table]:

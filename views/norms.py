@@ -107,7 +107,7 @@ def figure(d: NormsData, settings: Settings, style: Style) -> go.Figure:
         Panel(_("Attention norm, all heads"), one.layer_norms[0], source, target, scale="stretch", value_title=_("norm")),
         Panel(_("ALTI through layer {layer}").format(layer=layer), one.alti[0], source, target, scale="stretch", value_title=_("share")),
     ]
-    return heatmap_panels(panels, scheme=style.scheme, title=_("Layer {layer}").format(layer=layer))
+    return heatmap_panels(panels, scheme=style.scheme, title=_("Layer {layer}").format(layer=layer), width_px=style.width_px, presenter=style.presenter)
 
 
 def rows(d: NormsData) -> dict[str, Table]:

@@ -59,7 +59,9 @@ def data(subject: Subject, settings: Settings) -> RolloutData:
 
 def figure(d: RolloutData, settings: Settings, style: Style) -> go.Figure:
     title = _("Rollout through layers 1-{layer}").format(layer=d.layer)
-    return alignment_heatmap(d.shown.weights, d.shown.source, d.shown.target, scheme=style.scheme, title=title, scale=style.scale)
+    return alignment_heatmap(
+        d.shown.weights, d.shown.source, d.shown.target, scheme=style.scheme, title=title, scale=style.scale, width_px=style.width_px, presenter=style.presenter
+    )
 
 
 def rows(d: RolloutData) -> dict[str, Table]:

@@ -62,7 +62,8 @@ def data(subject: Subject, settings: Settings) -> StatsData:
 
 def figure(d: StatsData, settings: Settings, style: Style) -> go.Figure:
     titles = {key: _(title) for key, (title, _how) in STATISTICS.items()}
-    return stat_heatmaps(dict(d.stats), titles, selected=(settings.layer - 1, settings.head - 1), scheme=style.scheme)
+    selected = (settings.layer - 1, settings.head - 1)
+    return stat_heatmaps(dict(d.stats), titles, selected=selected, scheme=style.scheme, width_px=style.width_px, presenter=style.presenter)
 
 
 def rows(d: StatsData) -> dict[str, Table]:

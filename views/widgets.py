@@ -16,6 +16,7 @@ from views.context import ViewContext
 from views.i18n import _
 from views.spec import Table
 from viz import probability_bars
+from viz.present import for_projector
 
 
 def escape_markdown(text: str) -> str:
@@ -28,6 +29,11 @@ def class_name(label: str) -> str:
     return _(label) if label else label
 
 
+def for_page(figure: go.Figure, presenter: bool) -> go.Figure:
+    """A figure as the page draws it: in presenter mode with projector-sized type (``viz.present``)."""
+    return for_projector(figure) if presenter else figure
+
+
 def show_output(prediction: Prediction, panel: str) -> None:
     """The model's answer: the generated text, or the predicted class with every probability."""
     if prediction.is_seq2seq:
@@ -36,7 +42,8 @@ def show_output(prediction: Prediction, panel: str) -> None:
         return
     label = escape_markdown(class_name(prediction.predicted_label or ""))
     st.subheader(_("Prediction: {label} ({probability:.0%})").format(label=label, probability=float(prediction.probs.max())))
-    st.plotly_chart(probability_bars([class_name(label) for label in prediction.labels], prediction.probs), width="stretch", key=f"bars-{panel}")
+    bars = probability_bars([class_name(label) for label in prediction.labels], prediction.probs)
+    st.plotly_chart(for_page(bars, bool(state.get("present"))), width="stretch", key=f"bars-{panel}")
 
 
 def only_special_tokens_left() -> None:
@@ -57,16 +64,18 @@ def layer_head_pickers(ctx: ViewContext, *, layer: bool = True, head: bool = Tru
 
 
 def show_figure(ctx: ViewContext, figure: go.Figure, name: str, on_click: Callable[[str, str], None] | None = None) -> None:
-    """Draw ``figure`` and offer it as PNG and SVG.
+    """Draw ``figure`` (for the projector in presenter mode) and offer it as PNG and SVG (as drawn for a screen).
 
     ``on_click(chart_key, panel)`` runs before the next script run when the user clicks a point
     of the figure; it reads ``st.session_state[chart_key].selection`` and may change page state.
     """
     key = ctx.widget_key(f"chart-{name}")
+    # The figure's width is the column's (Plotly's autosize): never a fixed layout width.
+    shown = for_page(figure, ctx.style.presenter)
     if on_click is None:
-        st.plotly_chart(figure, width="stretch", key=key)
+        st.plotly_chart(shown, width="stretch", key=key)
     else:
-        st.plotly_chart(figure, width="stretch", key=key, on_select=functools.partial(on_click, key, ctx.panel), selection_mode="points")
+        st.plotly_chart(shown, width="stretch", key=key, on_select=functools.partial(on_click, key, ctx.panel), selection_mode="points")
     figure_downloads(ctx, figure, name)
 
 

@@ -26,7 +26,6 @@ one hover string per cell, which is what made a 512-token heatmap weigh 8.5 MB.
 
 from __future__ import annotations
 
-import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -36,11 +35,12 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from viz.colours import COLOUR_SCHEMES, colourscale
-from viz.labels import literal, longest_label, position_labels, short, tick_angle, tick_labels
-from viz.pooling import block_edges, block_mean
+from viz.labels import DEFAULT_WIDTH_PX, TokenAxis, literal, longest_label, text_px, widest_px
+from viz.pooling import block_mean
+from viz.present import font_scale, plot_scale
 from viz.words import _
 
-__all__ = ["COLOUR_SCHEMES", "Panel", "alignment_heatmap", "heatmap_panels"]
+__all__ = ["COLOUR_SCHEMES", "Panel", "TokenAxis", "alignment_heatmap", "heatmap_panels"]
 
 CELL_PX = 22
 MIN_HEIGHT_PX = 160
@@ -57,6 +57,15 @@ SCALES = ("auto", "fixed", "stretch")
 AUTO_STRETCH_BELOW = 0.3
 # A colour bar shorter than this has no room for its title and three tick labels.
 COLOUR_BAR_MIN_PX = 140
+# What a figure's width holds beside the cells of a heatmap: the colour bar with its tick labels
+# (or its title, when that is wider), the row axis' title, and the figure's own side margins
+# (the row labels are counted apart).
+COLOUR_BAR_PX = 60
+AXIS_TITLE_FONT_PX = 14  # axis and colour-bar titles
+ROW_TITLE_PX = 24
+SIDE_MARGINS_PX = 20
+# Side by side, a panel narrower than this (cells only) is stacked with the others instead.
+MIN_PANEL_PX = 140
 
 
 def _check(weights: np.ndarray, source_tokens: Sequence[str], target_tokens: Sequence[str]) -> np.ndarray:
@@ -112,33 +121,6 @@ def colour_bar_title(value_title: str, scale: str, stretched_here: bool) -> str:
     return _("{value} (stretched)").format(value=value_title)
 
 
-@dataclass(frozen=True)
-class TokenAxis:
-    """One axis of a heatmap: a unique category name per cell, and the token its tick shows."""
-
-    names: list[str]
-    tokens: list[str]
-
-    @classmethod
-    def of(cls, tokens: Sequence[str], blocks: int | None = None) -> TokenAxis:
-        """One cell per token ("4 · the"), or per block of neighbouring tokens ("9–12 · the…cat")."""
-        if blocks is None or blocks >= len(tokens):
-            return cls(position_labels(tokens), list(tokens))
-        edges = [*block_edges(len(tokens), blocks).tolist(), len(tokens)]
-        spans = list(itertools.pairwise(edges))
-        names = [
-            f"{start + 1}–{end} · {literal(short(tokens[start]))}…{literal(short(tokens[end - 1]))}"
-            if end - start > 1
-            else f"{start + 1} · {literal(short(tokens[start]))}"
-            for start, end in spans
-        ]
-        return cls(names, [tokens[start] for start, _ in spans])
-
-    def ticks(self) -> tuple[list[str], list[str]]:
-        positions, texts = tick_labels(self.tokens)
-        return [self.names[i] for i in positions], texts
-
-
 def _trace(
     weights: np.ndarray,
     x: TokenAxis,
@@ -173,12 +155,36 @@ def _axis_titles(source_title: str | None, target_title: str | None) -> tuple[st
     return (_("source (keys)") if source_title is None else source_title, _("target (queries)") if target_title is None else target_title)
 
 
-def _token_axes(figure: go.Figure, x: TokenAxis, y: TokenAxis, source_title: str, target_title: str, **where) -> None:
-    x_values, x_text = x.ticks()
-    y_values, y_text = y.ticks()
+def _columns_px(width_px: float, presenter: bool, row_tokens: Sequence[str], reserved_px: float) -> float:
+    """The length of a heatmap's column axis in a figure ``width_px`` wide, in the figure's own pixels.
+
+    In presenter mode the type is drawn larger (``viz.present``), which leaves as many fewer
+    labels room as a figure that much narrower.
+    """
+    return width_px / font_scale(presenter) - reserved_px - ROW_TITLE_PX - widest_px(row_tokens)
+
+
+def colour_bar_width(title: str | None) -> float:
+    """The width a vertical colour bar takes beside the plot: its bar and tick labels, or its title above them."""
+    return max(COLOUR_BAR_PX, text_px(title or "", AXIS_TITLE_FONT_PX) + 20)
+
+
+def _on_screen(rows_px: float, presenter: bool) -> float:
+    """A plot's height as its row labels see it: in presenter mode the rows grow less than the type."""
+    return rows_px * plot_scale(presenter) / font_scale(presenter)
+
+
+def _token_axes(figure: go.Figure, x: TokenAxis, y: TokenAxis, source_title: str, target_title: str, columns_px: float, rows_px: float, **where) -> str:
+    """Tick labels that fit the columns' and rows' lengths on screen; an axis title says when they were thinned.
+
+    Returns the column axis' title.
+    """
+    x_ticks, y_ticks = x.ticks(columns_px), y.ticks(rows_px, stacked=True)
     common = dict(type="category", tickmode="array", showgrid=False, zeroline=False)
-    figure.update_xaxes(side="top", tickvals=x_values, ticktext=x_text, tickangle=tick_angle(x.tokens), title_text=source_title, **common, **where)
-    figure.update_yaxes(autorange="reversed", tickvals=y_values, ticktext=y_text, title_text=target_title, **common, **where)
+    x_title = x.title(source_title, x_ticks)
+    figure.update_xaxes(side="top", tickvals=x_ticks.values, ticktext=x_ticks.texts, tickangle=x_ticks.angle, title_text=x_title, **common, **where)
+    figure.update_yaxes(autorange="reversed", tickvals=y_ticks.values, ticktext=y_ticks.texts, title_text=y.title(target_title, y_ticks), **common, **where)
+    return x_title
 
 
 def alignment_heatmap(
@@ -193,6 +199,8 @@ def alignment_heatmap(
     scale: str = "auto",
     signed: bool = False,
     value_title: str | None = None,
+    width_px: float = DEFAULT_WIDTH_PX,
+    presenter: bool = False,
 ) -> go.Figure:
     """One attention matrix as a heatmap: row i = target/query token i, column j = source token j.
 
@@ -201,30 +209,35 @@ def alignment_heatmap(
     centres a diverging scale on 0 instead, for difference maps and attributions.
 
     Each token is its own category ("4 · the"), so repeated tokens keep their own rows and
-    columns; the ticks show the bare tokens, thinned past 60. Hover names both tokens and the
-    value. Token text is escaped: markup typed by a user shows literally.
+    columns; the ticks show the bare tokens, every one that fits the figure's ``width_px`` (in
+    ``presenter`` mode, at the projector's larger type), and the axis titles say when only every
+    k-th is labelled. Hover names both tokens and the value. Token text is escaped: markup typed
+    by a user shows literally.
     """
     weights = _check(weights, source_tokens, target_tokens)
     source_title, target_title = _axis_titles(source_title, target_title)
     x, y = TokenAxis.of(source_tokens), TokenAxis.of(target_tokens)
-    longest = min(longest_label(source_tokens), 18)
-    height = int(np.clip(CELL_PX * len(target_tokens) + MARGIN_PX + 6 * longest, MIN_HEIGHT_PX, MAX_HEIGHT_PX))
-    # A one-row heatmap is a plot a few dozen pixels tall: its colour bar hangs below it.
-    colorbar, below_px = colour_bar_fit(height - (90 + 6 * longest) - 10, min(1.0, max(0.4, 8 / max(1, len(target_tokens)))))
-    height += below_px
-    figure = go.Figure(
-        _trace(
-            weights,
-            x,
-            y,
-            scheme=scheme,
-            scale=scale,
-            signed=signed,
-            value_title=value_title,
-            colorbar=colorbar,
-        )
+    trace = _trace(
+        weights,
+        x,
+        y,
+        scheme=scheme,
+        scale=scale,
+        signed=signed,
+        value_title=value_title,
+        colorbar={},
     )
-    _token_axes(figure, x, y, source_title, target_title)
+    columns_px = _columns_px(width_px, presenter, target_tokens, SIDE_MARGINS_PX + colour_bar_width(trace.colorbar.title.text))
+    # Upright labels need no room above the cells for slanted ones.
+    longest = min(longest_label(source_tokens), 18) if x.ticks(columns_px).angle else 0
+    height = int(np.clip(CELL_PX * len(target_tokens) + MARGIN_PX + 6 * longest, MIN_HEIGHT_PX, MAX_HEIGHT_PX))
+    rows_px = height - (90 + 6 * longest) - 10
+    # A one-row heatmap is a plot a few dozen pixels tall: its colour bar hangs below it.
+    colorbar, below_px = colour_bar_fit(rows_px, min(1.0, max(0.4, 8 / max(1, len(target_tokens)))))
+    trace.colorbar.update(colorbar)
+    height += below_px
+    figure = go.Figure(trace)
+    _token_axes(figure, x, y, source_title, target_title, columns_px, _on_screen(rows_px, presenter))
     figure.update_layout(
         # The title sits at the very top, above the source axis and its rotated labels.
         title=dict(text=literal(title), x=0.0, y=0.995, yref="container", yanchor="top") if title else None,
@@ -256,12 +269,16 @@ def heatmap_panels(
     title: str | None = None,
     source_title: str | None = None,
     target_title: str | None = None,
+    width_px: float = DEFAULT_WIDTH_PX,
+    presenter: bool = False,
 ) -> go.Figure:
     """Several alignment heatmaps side by side (or ``stacked``), each with its own colour bar.
 
     For views that put matrices next to each other: rollout beside flow, raw weights beside
     attention-norms and ALTI, two sentences and their difference. Each panel's name heads its
-    source axis, above the tokens, where it cannot collide with the rotated labels.
+    source axis, above the tokens, where it cannot collide with the rotated labels. Each panel
+    labels the tokens its share of ``width_px`` has room for, as ``alignment_heatmap`` does;
+    panels that would be narrower than ``MIN_PANEL_PX`` side by side are stacked.
 
     Four 512×512 panels would send 7 MB; past ``PANEL_CELL_BUDGET`` cells in all, every panel is
     averaged over k×k blocks of neighbouring tokens (the smallest k that fits; the axis titles
@@ -276,6 +293,12 @@ def heatmap_panels(
     if block > 1:
         source_title = _("{title}, mean of {block}×{block}-token blocks").format(title=source_title, block=block)
         checked = [block_mean(w, math.ceil(w.shape[0] / block), math.ceil(w.shape[1] / block)) for w in checked]
+    # Room between panels for the next panel's row labels, on a figure ``width_px`` wide.
+    row_label_px = 30 + 7 * min(max(longest_label(p.target_tokens) for p in panels), 18)
+    figure_px = max(200.0, width_px / font_scale(presenter) - SIDE_MARGINS_PX)
+    if n > 1 and figure_px / n - row_label_px < MIN_PANEL_PX:
+        # Too narrow to stand side by side (four panels in half a laptop's page): one above the other.
+        stacked = True
     longest = min(max(longest_label(p.source_tokens) for p in panels), 18)
     label_px = 80 + 6 * longest  # panel name, axis title and rotated tick labels above each panel
     title_px = 30 if title else 0
@@ -288,9 +311,7 @@ def heatmap_panels(
         figure = make_subplots(rows=n, cols=1, vertical_spacing=label_px / plot_px if n > 1 else 0.0, row_heights=rows_px.tolist())
     else:
         plot_px = float(min(rows_px.max(), MAX_HEIGHT_PX - label_px))
-        # Room between panels for the next panel's row labels, on a figure about 700 px wide.
-        row_label_px = 30 + 7 * min(max(longest_label(p.target_tokens) for p in panels), 18)
-        figure = make_subplots(rows=1, cols=n, horizontal_spacing=min(0.3, row_label_px / 700) if n > 1 else 0.0)
+        figure = make_subplots(rows=1, cols=n, horizontal_spacing=min(0.3, row_label_px / figure_px) if n > 1 else 0.0)
     for index, (panel, weights) in enumerate(zip(panels, checked)):
         row, col = (index + 1, 1) if stacked else (1, index + 1)
         subplot = figure.get_subplot(row, col)
@@ -322,11 +343,17 @@ def heatmap_panels(
         )
         figure.add_trace(trace, row=row, col=col)
         axis_title = f"<b>{literal(panel.title)}</b><br>{source_title}"
-        _token_axes(figure, x, y, axis_title, target_title if col == 1 else "", row=row, col=col)
+        reserved_px = SIDE_MARGINS_PX + (colour_bar_width(trace.colorbar.title.text) if stacked else 0)
+        columns_px = (x_domain[1] - x_domain[0]) * _columns_px(width_px, presenter, panel.target_tokens, reserved_px)
+        panel_rows_px = _on_screen(float(rows_px[index]) if stacked else plot_px, presenter)
+        x_title = _token_axes(figure, x, y, axis_title, target_title if col == 1 else "", columns_px, panel_rows_px, row=row, col=col)
+        # The last panel's axis title is centred on it and may be wider (the thinning note): room on the right.
+        axis_title_px = max(text_px(line, AXIS_TITLE_FONT_PX) for line in x_title.replace("<b>", "").replace("</b>", "").split("<br>"))
+        overhang_px = max(0.0, (axis_title_px - (x_domain[1] - x_domain[0]) * (width_px / font_scale(presenter))) / 2)
     figure.update_layout(
         title=dict(text=literal(title), x=0.0, y=0.995, yref="container", yanchor="top") if title else None,
         height=int(max(MIN_HEIGHT_PX, plot_px + label_px + title_px + bottom_px)),
-        margin=dict(l=10, r=60 if stacked else 10, t=label_px + title_px, b=bottom_px),
+        margin=dict(l=10, r=60 if stacked else 10 + math.ceil(overhang_px), t=label_px + title_px, b=bottom_px),
         plot_bgcolor="white",
     )
     return figure

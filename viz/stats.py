@@ -12,11 +12,17 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from viz.colours import colourscale
-from viz.labels import literal
+from viz.labels import DEFAULT_WIDTH_PX, literal, spread, text_px
+from viz.present import font_scale
 from viz.words import _
 
 CELL_PX = 26
 PANEL_COLUMNS = 4
+# A map's least width: a head's cell at least this wide, the layer labels left of the map and
+# its colour bar right of it. Past that, fewer maps stand side by side.
+MIN_CELL_PX = 18
+MAP_FRAME_PX = 100
+GAP_PX = 80
 SELECTED_COLOUR = "crimson"
 
 
@@ -37,8 +43,14 @@ def stat_heatmaps(
     *,
     selected: tuple[int, int] | None = None,
     scheme: str = "colour",
+    width_px: float = DEFAULT_WIDTH_PX,
+    presenter: bool = False,
 ) -> go.Figure:
     """One layer×head heatmap per statistic (``stats[key]`` of shape (L, H)), titled ``titles[key]``.
+
+    Up to ``PANEL_COLUMNS`` maps stand side by side, as many as a figure ``width_px`` wide (at
+    the projector's larger type in ``presenter`` mode) has room for; head labels are thinned to
+    every k-th head where a map is too narrow for all of them.
 
     Each map has its own colour bar (0..1 for shares and normalised values, 0..max otherwise);
     NaN cells (a statistic undefined for a head) stay blank. Every cell carries an invisible
@@ -55,14 +67,18 @@ def stat_heatmaps(
     if selected is not None and not (0 <= selected[0] < layers and 0 <= selected[1] < heads):
         raise ValueError(f"selected head {selected} is outside {layers} layers x {heads} heads")
     keys = list(stats)
-    columns = min(PANEL_COLUMNS, len(keys))
+    figure_px = width_px / font_scale(presenter)
+    columns = max(1, min(PANEL_COLUMNS, len(keys), int(figure_px // (heads * MIN_CELL_PX + MAP_FRAME_PX))))
+    head_step, _angle = spread(heads, figure_px / columns - MAP_FRAME_PX, label_px=text_px(f"H{heads}"))
+    labelled_heads = list(range(1, heads + 1, head_step))
     panel_rows = -(-len(keys) // columns)
     figure = make_subplots(
         rows=panel_rows,
         cols=columns,
         subplot_titles=[literal(titles.get(key, key)) for key in keys],
         horizontal_spacing=0.12 if columns > 1 else 0.0,
-        vertical_spacing=min(0.25, 0.6 / panel_rows) if panel_rows > 1 else 0.0,
+        # Between two rows of maps: the lower one's title and the upper one's head labels.
+        vertical_spacing=min(0.25, GAP_PX / (panel_rows * (layers * CELL_PX + 90) - 10)) if panel_rows > 1 else 0.0,
     )
     head_ids, layer_ids = np.meshgrid(np.arange(1, heads + 1), np.arange(1, layers + 1))
     for index, key in enumerate(keys):
@@ -107,7 +123,7 @@ def stat_heatmaps(
             col=col,
         )
         axis = dict(row=row, col=col, showgrid=False, zeroline=False, tickmode="array")
-        figure.update_xaxes(tickvals=list(range(1, heads + 1)), ticktext=[f"H{h}" for h in range(1, heads + 1)], side="bottom", **axis)
+        figure.update_xaxes(tickvals=labelled_heads, ticktext=[f"H{h}" for h in labelled_heads], side="bottom", **axis)
         figure.update_yaxes(tickvals=list(range(1, layers + 1)), ticktext=[f"L{layer}" for layer in range(1, layers + 1)], autorange="reversed", **axis)
         if selected is not None:
             layer, head = selected

@@ -14,11 +14,22 @@ import numpy as np
 import plotly.graph_objects as go
 
 from viz.colours import colourscale
-from viz.heatmap import TokenAxis, colour_bar_fit, colour_bar_ticks
-from viz.labels import literal, longest_label, tick_angle
+from viz.heatmap import SIDE_MARGINS_PX, colour_bar_fit, colour_bar_ticks, colour_bar_width
+from viz.labels import DEFAULT_WIDTH_PX, TokenAxis, literal, longest_label, text_px
+from viz.present import font_scale
 from viz.words import _
 
 ROW_PX = 34
+# Method names wider than this share of the figure go on two lines.
+NAMES_SHARE = 0.3
+
+
+def _two_lines(name: str) -> tuple[str, str]:
+    """A method's name with its citation on a second line: (the label as Plotly text, its lines as plain text)."""
+    head, cut, tail = name.partition(" (")
+    if not cut:
+        return literal(name), name
+    return f"{literal(head)}<br>({literal(tail)}", f"{head}\n({tail}"
 
 
 def normalise_rows(values: np.ndarray) -> np.ndarray:
@@ -35,11 +46,15 @@ def token_strips(
     signed: bool = True,
     title: str | None = None,
     scheme: str = "colour",
+    width_px: float = DEFAULT_WIDTH_PX,
+    presenter: bool = False,
 ) -> go.Figure:
     """One strip per method (``rows[name]`` of shape (S,)) over the same ``tokens``, top to bottom.
 
     Colours run over -1..1 on a diverging scale when ``signed`` (negative evidence blue,
     positive red), over 0..1 otherwise. Hover names the method, the token and the raw value.
+    Tokens are labelled as densely as ``width_px`` allows (``viz.labels``), the axis title
+    saying when only every k-th is.
     """
     if not rows:
         raise ValueError("token_strips needs at least one row")
@@ -49,9 +64,17 @@ def token_strips(
     raw = np.stack([np.asarray(values, dtype=np.float32) for values in rows.values()])
     names = [literal(name) for name in rows]
     axis = TokenAxis.of(tokens)
-    x_values, x_text = axis.ticks()
+    bar_title = _("share of row max")
+    figure_px = width_px / font_scale(presenter)
+    # The method names stand left of the strips, the colour bar right of them; in a narrow figure
+    # a name's citation goes on a second line, leaving the tokens the room it took.
+    wrap = max(text_px(name) for name in rows) > NAMES_SHARE * figure_px
+    shown_names = [_two_lines(name) if wrap else (literal(name), name) for name in rows]
+    names_px = max(text_px(line) for _text, name in shown_names for line in name.split("\n"))
+    columns_px = figure_px - SIDE_MARGINS_PX - colour_bar_width(bar_title) - names_px
+    ticks = axis.ticks(columns_px)
     longest = longest_label(tokens)
-    top_px = 70 + 6 * min(longest, 18)
+    top_px = 70 + 6 * min(longest, 18) + (20 if ticks.step > 1 else 0)
     plot_px = ROW_PX * len(rows) + 30
     colorbar, below_px = colour_bar_fit(plot_px)
     zmin = -1.0 if signed else 0.0
@@ -67,13 +90,24 @@ def token_strips(
             xgap=1,
             ygap=3,
             hovertemplate="%{y}<br><b>%{x}</b><br>" + _("value %{customdata:.4g} (%{z:.0%} of the row's largest)") + "<extra></extra>",
-            colorbar=dict(title=_("share of row max"), thickness=10, **colour_bar_ticks(zmin, 1.0), **colorbar),
+            colorbar=dict(title=bar_title, thickness=10, **colour_bar_ticks(zmin, 1.0), **colorbar),
         )
     )
     figure.update_xaxes(
-        type="category", side="top", tickmode="array", tickvals=x_values, ticktext=x_text, tickangle=tick_angle(tokens), showgrid=False, zeroline=False
+        type="category",
+        side="top",
+        tickmode="array",
+        tickvals=ticks.values,
+        ticktext=ticks.texts,
+        tickangle=ticks.angle,
+        # Said only when some tokens go unlabelled, in the room the top margin keeps for it.
+        title_text=axis.title(_("tokens"), ticks) if ticks.step > 1 else None,
+        showgrid=False,
+        zeroline=False,
     )
-    figure.update_yaxes(type="category", autorange="reversed", showgrid=False, zeroline=False)
+    figure.update_yaxes(
+        type="category", autorange="reversed", tickmode="array", tickvals=names, ticktext=[text for text, _name in shown_names], showgrid=False, zeroline=False
+    )
     figure.update_layout(
         title=dict(text=literal(title), x=0.0, y=0.995, yref="container", yanchor="top") if title else None,
         height=int(top_px + plot_px + 10 + below_px),
