@@ -10,7 +10,8 @@ What the page promises at every size, checked in the browser:
 
 - no exception on the page, no traceback in the server's log;
 - the view drew its figure, and no Plotly SVG layer is wider or taller than the chart element
-  that holds it (1 px tolerance): figures are sized to their container;
+  that holds it (1 px tolerance): figures are sized to their container; no text of a figure
+  runs past its left or right edge (it would be cut off), and no two of its titles overlap;
 - every token axis (categories named "4 · the") shows exactly its tokens, or every k-th of them
   (the first, the (k+1)-th, …) when its title says "every k-th token labelled"; the heatmap's top
   axis is compared with the tokens of the model run in this process;
@@ -160,6 +161,21 @@ def check(layout: dict, state: MatrixState, size: tuple[int, int], subjects: lis
                     f"{box['width']:.0f}x{box['height']:.0f} px"
                 )
                 break
+        # Text past the SVG's left or right edge is cut off. (Above and below, a title's box includes its font's
+        # line gap: titles at the very top reach 2-4 px above the SVG with nothing of the letters cut.)
+        for text in chart["texts"]:
+            if text["left"] < box["left"] - TOLERANCE_PX or text["right"] > box["right"] + TOLERANCE_PX:
+                problems.append(
+                    f"{where}: chart {chart['key']!r}: text {text['text']!r} spans x {text['left'] - box['left']:.0f}..{text['right'] - box['left']:.0f} px "
+                    f"of a {box['width']:.0f} px figure"
+                )
+        titles = [text for text in chart["texts"] if text["title"] and not text["rotated"]]
+        for index, first in enumerate(titles):
+            for second in titles[index + 1 :]:
+                wide = min(first["right"], second["right"]) - max(first["left"], second["left"])
+                high = min(first["bottom"], second["bottom"]) - max(first["top"], second["top"])
+                if wide > TOLERANCE_PX and high > TOLERANCE_PX:
+                    problems.append(f"{where}: chart {chart['key']!r}: titles {first['text']!r} and {second['text']!r} overlap by {wide:.0f}x{high:.0f} px")
         if box["left"] < -TOLERANCE_PX or box["right"] > layout["width"] + TOLERANCE_PX:
             problems.append(f"{where}: chart {chart['key']!r} spans x {box['left']:.0f}..{box['right']:.0f} px of a {layout['width']} px window")
         for axis in chart["axes"]:

@@ -300,7 +300,8 @@ def open_matrix_state(session: Session, page: Page, state: MatrixState, model_id
 # Where things are on the screen, in CSS pixels from the top of the page (the main area scrolls
 # inside the page, so its scroll offset is added back), and what each Plotly chart drew: its
 # container's box, every SVG layer's box, and per axis the title and categories it was given and
-# the tick labels the browser shows (``<id>tick`` groups inside the axis' own subplot).
+# the tick labels the browser shows (``<id>tick`` groups inside the axis' own subplot), and every
+# text it drew.
 LAYOUT = r"""() => {
     const scrolled = (element) => { let offset = window.scrollY; for (let e = element.parentElement; e; e = e.parentElement) offset += e.scrollTop; return offset; };
     const box = (element) => { const r = element.getBoundingClientRect(), down = scrolled(element);
@@ -315,7 +316,11 @@ LAYOUT = r"""() => {
             return {id: axis._id, type: axis.type, title: (axis.title && axis.title.text) || '', categories: [...(axis._categories || [])],
                     shown: axis.visible !== false && axis.showticklabels !== false, ticks: [...ticks].map(t => t.textContent)};
         });
-        return {key: keyOf(chart), box: box(chart), svgs: [...chart.querySelectorAll('.main-svg')].map(box), axes};
+        // Every text drawn (titles, tick labels, colour bars, annotations), and whether it is a title.
+        const texts = [...chart.querySelectorAll('.main-svg text')].filter(t => t.textContent.trim() && t.getBoundingClientRect().width > 0).map(t => ({
+            text: t.textContent, ...box(t), rotated: (t.getAttribute('transform') || '').includes('rotate'),
+            title: t.matches('text[class$="title"], text.annotation-text')}));
+        return {key: keyOf(chart), box: box(chart), svgs: [...chart.querySelectorAll('.main-svg')].map(box), axes, texts};
     });
     const texts = [...document.querySelectorAll('[data-testid="stMain"] textarea')].map(box);
     const headings = [...document.querySelectorAll('[data-testid="stMain"] h1, [data-testid="stMain"] h2, [data-testid="stMain"] h3')]
