@@ -19,7 +19,7 @@ import pytest
 from tests.helpers.page import figures, heatmap_of, open_page
 from views.presenter import column_px
 from viz import Panel, alignment_heatmap, heatmap_panels, probability_bars
-from viz.labels import SLANTED_EM, STACKED_EM, TICK_FONT_PX, TokenAxis, ordinal, spread, text_px
+from viz.labels import SLANTED_EM, STACKED_EM, TICK_FONT_PX, TokenAxis, ordinal, spread, text_px, wrap
 from viz.present import PLOT_SCALE, PROJECTOR_SCALE, for_projector
 from viz.stats import stat_heatmaps
 from viz.strip import token_strips
@@ -135,6 +135,30 @@ def test_strips_and_stat_maps_fit_their_width():
         return len({tuple(figure.layout[name].domain) for name in figure.layout if name.startswith("xaxis")})
 
     assert (maps_per_row(column_px(False, 2)), maps_per_row(column_px(False)), maps_per_row(column_px(True), True)) == (1, 3, 4)
+
+
+def test_a_title_wider_than_its_map_is_broken_into_lines_that_fit():
+    # At 16 px: "Eingeschaltete Köpfe" 154 px, with " (zum" 195 px; "(zum Umschalten" 127 px, with
+    # " klicken)" 190 px. Over 180 px each of those longer lines breaks.
+    assert wrap("Eingeschaltete Köpfe (zum Umschalten klicken)", 180, 16) == ["Eingeschaltete Köpfe", "(zum Umschalten", "klicken)"]
+    assert wrap("Eingeschaltete Köpfe (zum Umschalten klicken)", 200, 16) == ["Eingeschaltete Köpfe (zum", "Umschalten klicken)"]
+    assert wrap("short", 10, 16) == ["short"]  # a word wider than the line keeps a line of its own
+    # The German ablation grid on a laptop: three maps side by side, each title within its map.
+    maps = {key: np.zeros((2, 4)) for key in ("on", "drop", "importance")}
+    titles = {
+        "on": "Eingeschaltete Köpfe (zum Umschalten klicken)",
+        "drop": "Rückgang von p(vorhergesagt), wenn allein abgeschaltet",
+        "importance": "Wichtigkeit (Michel et al. 2019)",
+    }
+    for presenter in (False, True):
+        figure = stat_heatmaps(maps, titles, width_px=column_px(presenter), presenter=presenter)
+        drawn = for_projector(figure) if presenter else figure
+        font_px = 16 * (PROJECTOR_SCALE if presenter else 1)
+        for annotation, xaxis in zip(drawn.layout.annotations, ("xaxis", "xaxis2", "xaxis3"), strict=True):
+            low, high = drawn.layout[xaxis].domain
+            map_px = (high - low) * (column_px(presenter) - drawn.layout.margin.l - drawn.layout.margin.r)
+            assert max(text_px(line, font_px) for line in annotation.text.split("<br>")) <= map_px
+        assert len(drawn.layout.annotations[0].text.split("<br>")) >= 2
 
 
 def test_panels_too_narrow_side_by_side_are_stacked():

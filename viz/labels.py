@@ -86,6 +86,17 @@ def text_px(text: str, font_px: float = TICK_FONT_PX) -> float:
     return sum(char_em(char) for char in text) * font_px
 
 
+def wrap(text: str, width_px: float, font_px: float = TICK_FONT_PX) -> list[str]:
+    """``text`` broken at spaces into lines each at most ``width_px`` wide at ``font_px`` (a word wider than that keeps a line of its own)."""
+    lines: list[str] = []
+    for word in text.split():
+        if lines and text_px(f"{lines[-1]} {word}", font_px) <= width_px:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    return lines or [text]
+
+
 def widest_px(tokens: Sequence[str], font_px: float = TICK_FONT_PX) -> float:
     """The width of the widest tick label ``tokens`` can show (after shortening)."""
     return max((text_px(short(token), font_px) for token in tokens), default=font_px)

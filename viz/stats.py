@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from viz.colours import colourscale
-from viz.labels import DEFAULT_WIDTH_PX, literal, spread, text_px
+from viz.labels import DEFAULT_WIDTH_PX, literal, spread, text_px, wrap
 from viz.present import font_scale
 from viz.words import _
 
@@ -23,7 +23,13 @@ PANEL_COLUMNS = 4
 MIN_CELL_PX = 18
 MAP_FRAME_PX = 100
 GAP_PX = 80
+# Plotly draws subplot titles at 16 px; a title wider than its map is broken into lines of this height.
+TITLE_FONT_PX = 16
+TITLE_LINE_PX = 20
+SPACING = 0.12
 SELECTED_COLOUR = "crimson"
+MARGIN_L_PX = 10
+MARGIN_R_PX = 40
 
 
 def _range(values: np.ndarray) -> tuple[float, float]:
@@ -72,13 +78,20 @@ def stat_heatmaps(
     head_step, _angle = spread(heads, figure_px / columns - MAP_FRAME_PX, label_px=text_px(f"H{heads}"))
     labelled_heads = list(range(1, heads + 1, head_step))
     panel_rows = -(-len(keys) // columns)
+    # A title may be as wide as its map: wider, it would run into its neighbour's title or past
+    # the figure's edge (a German title over a narrow map did both).
+    spacing = SPACING if columns > 1 else 0.0
+    map_px = (figure_px - MARGIN_L_PX - MARGIN_R_PX) * (1 - spacing * (columns - 1)) / columns
+    title_lines = [wrap(literal(titles.get(key, key)), map_px, TITLE_FONT_PX) for key in keys]
+    title_px = TITLE_LINE_PX * max(len(lines) for lines in title_lines)
+    row_px = layers * CELL_PX + 70 + title_px
     figure = make_subplots(
         rows=panel_rows,
         cols=columns,
-        subplot_titles=[literal(titles.get(key, key)) for key in keys],
-        horizontal_spacing=0.12 if columns > 1 else 0.0,
+        subplot_titles=["<br>".join(lines) for lines in title_lines],
+        horizontal_spacing=spacing,
         # Between two rows of maps: the lower one's title and the upper one's head labels.
-        vertical_spacing=min(0.25, GAP_PX / (panel_rows * (layers * CELL_PX + 90) - 10)) if panel_rows > 1 else 0.0,
+        vertical_spacing=min(0.25, (GAP_PX + title_px - TITLE_LINE_PX) / (panel_rows * row_px - 10)) if panel_rows > 1 else 0.0,
     )
     head_ids, layer_ids = np.meshgrid(np.arange(1, heads + 1), np.arange(1, layers + 1))
     for index, key in enumerate(keys):
@@ -131,8 +144,8 @@ def stat_heatmaps(
                 type="rect", x0=head + 0.5, x1=head + 1.5, y0=layer + 0.5, y1=layer + 1.5, line=dict(color=SELECTED_COLOUR, width=2), row=row, col=col
             )
     figure.update_layout(
-        height=int(panel_rows * (layers * CELL_PX + 90) + 40),
-        margin=dict(l=10, r=40, t=40, b=10),
+        height=int(panel_rows * row_px + 20 + title_px),
+        margin=dict(l=MARGIN_L_PX, r=MARGIN_R_PX, t=20 + title_px, b=10),
         hovermode="closest",
         hoverdistance=-1,
         clickmode="event+select",
