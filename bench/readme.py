@@ -374,7 +374,6 @@ def targets_table(sources: Sources) -> str:
         return " / ".join(f"{result['submit_to_chart'][model]['p50_ms']}" for model in models)
 
     cold, cold_earlier = browser["cold_start"], earlier["cold_start"]
-    claim(all(figures["first_chart_s"] <= 10 for figures in cold.values()), "cold start → first chart ≤ 10 s on a quiet machine")
     claim(
         all(figures["first_chart_s"] > 10 for figures in cold_earlier.values()), "**Only on a quiet machine**: an earlier run under load took longer than 10 s"
     )
@@ -389,24 +388,32 @@ def targets_table(sources: Sources) -> str:
         if all(result["tracebacks"] == 0 and result["leaks"] == 0 for result in cold_run)
         else "; cold: " + ", ".join(f"{result['tracebacks']} and {result['leaks']}" for result in cold_run)
     )
+    models = ordered(browser["submit_to_chart"])
+    cold_targets = {"keras-transformer": 8.0, "minilm-agnews": 10.0}
+    claim(all(cold[model]["first_chart_s"] <= limit for model, limit in cold_targets.items()), "cold start → first chart within its target on a quiet machine")
+    first_use = sources.result("first_use.json")
     rows = [
         [
-            "submit → updated chart p50, keras-transformer / bahdanau-rnn / bahdanau-dates",
-            "< 300 ms",
-            f"{p50s(browser, small)} ms (load average {load_now}); {p50s(earlier, small)} ms in an earlier run at load {load_earlier} (`bench/results/earlier/`)",
-        ],
-        [
-            "same, minilm-agnews, ≤ 64 tokens",
-            "< 500 ms",
-            f"{p50s(browser, ['minilm-agnews'])} ms ({p50s(earlier, ['minilm-agnews'])} ms at load {load_earlier})",
+            f"submit → updated chart p50 at headline length, {' / '.join(models)}",
+            "≤ 300 ms",
+            f"{p50s(browser, models)} ms (load average {load_now}); {p50s(earlier, small)} ms for the first three in an earlier run at load "
+            f"{load_earlier} (`bench/results/earlier/`)",
         ],
         [
             "cold start → first chart",
-            "≤ 10 s",
+            " / ".join(f"≤ {limit:.0f} s" for limit in cold_targets.values()),
             f"{cold['keras-transformer']['first_chart_s']:.1f} s (keras-transformer) and {cold['minilm-agnews']['first_chart_s']:.1f} s (minilm-agnews) at load "
             f"{load_now}. **Only on a quiet machine**: at load {load_earlier} an earlier run took {cold_earlier['keras-transformer']['first_chart_s']:.1f} s "
             f"and {cold_earlier['minilm-agnews']['first_chart_s']:.1f} s; importing TensorFlow and loading the model take most of it",
         ],
+        *(
+            [
+                f"first {result['view']} view on a new headline, {result['model']}, fresh server",
+                f"≤ {result['target_s']:g} s",
+                f"{seconds(result['median_s'])} (median of {len(result['runs'])} servers, load average {first_use['load_average_1min']['before']:.1f})",
+            ]
+            for result in first_use["results"]
+        ),
         [
             f"{keras['sessions']} sessions × {keras['texts']} texts: page runs per second",
             "≥ 10 / ≥ 5",
