@@ -1,4 +1,4 @@
-"""Command line: ``python -m models list|predict|evaluate|train|faithfulness|seal``.
+"""Command line: ``python -m models list|predict|evaluate|train|train-probes|faithfulness|seal``.
 
 Errors meant for the user (bad id, empty text, missing data or assets) print one line on stderr
 and exit with status 2; anything else is a bug and keeps its traceback.
@@ -66,6 +66,13 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--epochs", type=int)
     train.add_argument("--limit", type=int, help="use only the first N training rows")
     train.add_argument("--out", type=Path, help="folder for the trained files (default: assets/ID)")
+
+    probes = commands.add_parser("train-probes", help="train a linear probe per layer of a transformer classifier (the layers view) into assets/ID")
+    probes.add_argument("model")
+    probes.add_argument("--data", help="folder holding the CSVs (default: $AG_NEWS_DIR, ../shared/data/ag_news)")
+    probes.add_argument("--limit", type=int, help="use only the first N training rows")
+    probes.add_argument("--test-limit", type=int, help="score only the first N test rows (0: none; default: all; the test set chooses nothing)")
+    probes.add_argument("--seed", type=int, default=0, help="seed of the validation split (default 0)")
 
     seal = commands.add_parser("seal", help="record the SHA-256 of a model's files in checksums.json (training does this itself); only for files you trust")
     seal.add_argument("model")
@@ -194,6 +201,17 @@ def _train(args: argparse.Namespace) -> None:
     print(f"saved {args.model} to {out_dir}")
 
 
+def _train_probes(args: argparse.Namespace) -> None:
+    from models import probes
+
+    stamp = {"trained": dt.date.today().isoformat(), "versions": package_versions()}
+    report = probes.train(args.model, data_dir=args.data, limit=args.limit, test_limit=args.test_limit, seed=args.seed, stamp=stamp)
+    print(f"saved probes of {args.model} for {len(report['layers'])} layers in {report['total_seconds']:.0f} s")
+    for layer in report["layers"]:
+        test = f", test {layer['test_accuracy']:.4f}" if "test_accuracy" in layer else ""
+        print(f"  {layer['name']:12s} validation {layer['validation_accuracy']:.4f}{test} (C={layer['C']:g})")
+
+
 def _seal(args: argparse.Namespace) -> None:
     found = registry.entry(args.model)
     if not found.ships_assets and not args.assets:
@@ -208,7 +226,15 @@ def _seal(args: argparse.Namespace) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    handlers = {"list": lambda _: _list(), "predict": _predict, "evaluate": _evaluate, "train": _train, "faithfulness": _faithfulness, "seal": _seal}
+    handlers = {
+        "list": lambda _: _list(),
+        "predict": _predict,
+        "evaluate": _evaluate,
+        "train": _train,
+        "faithfulness": _faithfulness,
+        "seal": _seal,
+        "train-probes": _train_probes,
+    }
     try:
         handlers[args.command](args)
     except LensError as exc:

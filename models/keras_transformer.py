@@ -21,11 +21,13 @@ Deviations from the lesson, each needed to show honest attention:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from models import word_classifier
+from models.base import check_text
 from models.contract import Prediction
 from models.data import AG_NEWS_LABELS
 from models.word_classifier import WordClassifier
@@ -43,6 +45,7 @@ DEFAULT_CONFIG = {
     "weight_decay": 0.0,
 }
 DEFAULT_EPOCHS = 12
+LAYER_BATCH = 256  # rows per call of layer_representations
 
 
 def _layers():
@@ -136,9 +139,39 @@ class KerasTransformer(WordClassifier):
     self_attention = True
     ablation_mode = "heads"
 
+    def __init__(self, model_id: str, config: dict, vocab, classifier, inspector):
+        import tensorflow as tf
+
+        super().__init__(model_id, config, vocab, classifier, inspector)
+        # At predict's one fixed width, traced once for any number of rows (models.probes reads it).
+        self._pooled_layers = tf.function(self._pool_every_layer, input_signature=[tf.TensorSpec([None, config["max_tokens"]], tf.int32)])
+
     @property
     def attention_grid(self) -> tuple[int, int]:
         return 1, self.config["num_heads"]
+
+    def layer_representations(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """(texts, 2, embed_dim): each text's embeddings and the block's output, each averaged over its words.
+
+        The average is the head's own pooling layer, so the second row is exactly what the
+        classifier's head reads; ``progress(rows_done)`` after each batch.
+        """
+        ids, _, _ = self.encode_words([check_text(text) for text in texts], fixed_width=True)
+        batches = []
+        for start in range(0, len(ids), LAYER_BATCH):
+            batches.append(np.asarray(self._pooled_layers(ids[start : start + LAYER_BATCH])))
+            if progress is not None:
+                progress(len(batches[-1]))
+        return np.concatenate(batches) if batches else np.zeros((0, 2, self.config["embed_dim"]), dtype=np.float32)
+
+    def _pool_every_layer(self, ids):
+        from keras import ops
+
+        key_mask = ops.not_equal(ids, 0)
+        embedded = self.inspector.get_layer("embedding")(ids)
+        transformed, _ = self.inspector.get_layer("transformer_block")(embedded, key_mask, training=False)
+        pool = self.inspector.get_layer("pool")
+        return ops.stack([pool(embedded, key_mask), pool(transformed, key_mask)], axis=1)
 
     def embed(self, ids):
         """Word embeddings; positions are added in ``forward_embedded``."""

@@ -27,11 +27,12 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
-from models.base import AssetError, LensError, retrain_remedy
+from models.base import AssetError, LensError, check_text, retrain_remedy
 from models.data import AG_NEWS_LABELS, load_split, train_validation_split
 from models.evaluation import evaluate_classifier
 from models.hf_common import BATCH_SIZE, EVALUATION_CHUNK, BucketedFunction, TransformerClassifier, bert_style_encoder, tokenize_texts
@@ -163,6 +164,7 @@ class MiniLMClassifier(TransformerClassifier):
         self.head = head
         # The head reads every real token's hidden states, not [CLS], unless the config pools [CLS].
         self.readout = "first" if config["pooling"]["cls"] and not config["pooling"]["mean"] else "mean"
+        self._pooled_layers = BucketedFunction(self._pool_every_layer, config["max_tokens"], jit_compile=False, pad_id=self.pad_id)
 
     @property
     def attention_grid(self) -> tuple[int, int]:
@@ -176,6 +178,24 @@ class MiniLMClassifier(TransformerClassifier):
     def forward_embedded(self, embeds, mask, head_mask=None):
         states, attentions = bert_style_encoder(self.encoder.bert, embeds, mask, head_mask)
         return self.head(pool(states, mask, self.config["pooling"]), training=False), attentions
+
+    def layer_representations(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """(texts, 7, 384): each text's hidden states (embeddings first), pooled as the head pools them.
+
+        Every hidden state is pooled alone, with the head's own ``pool``: the mean over the real
+        tokens ([CLS] and [SEP] included), or the [CLS] vector for a head that reads [CLS] only.
+        ``progress(rows_done)`` after each batch.
+        """
+        rows = self.tokenize([check_text(text) for text in texts])
+        outputs = self._pooled_layers([row.ids for row in rows], progress=progress)
+        return np.stack([states for (states,) in outputs]) if outputs else np.zeros((0, self.attention_grid[0] + 1, ENCODER_WIDTH), dtype=np.float32)
+
+    def _pool_every_layer(self, ids, mask):
+        import tensorflow as tf
+
+        states = hidden_states(self.encoder, ids, mask)
+        kind = "mean" if self.readout == "mean" else "cls"
+        return tf.stack([pool(states, mask, {"mean": [], "cls": [], kind: [layer]}) for layer in range(len(states))], axis=1)
 
 
 def load(model_id: str, asset_dir: Path) -> MiniLMClassifier:
