@@ -15,9 +15,9 @@ What the page promises at every size, checked in the browser:
 - every token axis (categories named "4 · the") shows exactly its tokens, or every k-th of them
   (the first, the (k+1)-th, …) when its title says "every k-th token labelled"; the heatmap's top
   axis is compared with the tokens of the model run in this process;
-- the heatmap view fits the screen that matters: on a 1366×768 laptop its figure starts within
-  the first screen; presenting at 1920×1080, the text box, the prediction and the top of the
-  figure are all on the first screen.
+- every view's first figure starts within a 1366×768 laptop's first screen; presenting the
+  heatmap at 1920×1080, the text box, the prediction and the top of the figure are all on the
+  first screen.
 
 Each (view, mode, language) page is loaded once at 1366×768 and then resized to 1920×1080, which
 Plotly answers by laying its charts out again; ``test_a_resized_page_is_laid_out_as_a_fresh_load``
@@ -202,14 +202,18 @@ def check(layout: dict, state: MatrixState, size: tuple[int, int], subjects: lis
 
 
 def check_screen(layout: dict, state: MatrixState, size: tuple[int, int]) -> list[str]:
-    """The heatmap on the first screen: the figure's top on a laptop; text, prediction and figure top presenting."""
-    if state.view != "heatmap" or state.side_by_side or (state.mode, size) not in (("normal", LAPTOP), ("presenter", PROJECTOR)):
+    """Every view's first figure on a laptop's first screen; presenting the heatmap, its text, prediction and figure top too."""
+    if state.side_by_side or (state.mode, size) not in (("normal", LAPTOP), ("presenter", PROJECTOR)):
         return []
+    if state.mode == "presenter" and state.view != "heatmap":
+        return []
+    if getattr(BY_KEY[state.view], "HOLDS_BACK_OUTPUT", False):
+        return []  # the lesson's first screen is its question and Reveal button; the figure is the answer, below them
     where = f"{state.name} at {size[0]}x{size[1]}"
     height = size[1]
-    figures = view_charts(layout)
+    figures = view_charts(layout)[:1]  # the first: a view may draw more below it
     problems = [
-        f"{where}: the figure's top is at {chart['box']['top']:.0f} px, below the first {height} px" for chart in figures if chart["box"]["top"] >= height
+        f"{where}: the first figure's top is at {chart['box']['top']:.0f} px, below the first {height} px" for chart in figures if chart["box"]["top"] >= height
     ]
     if state.mode == "presenter":
         problems += [f"{where}: the text box ends at {box['bottom']:.0f} px, below the first {height} px" for box in layout["texts"] if box["bottom"] > height]

@@ -75,6 +75,9 @@ def rows(d: StatsData) -> dict[str, Table]:
 
 def render(ctx: ViewContext) -> None:
     d = ctx.data()
+    # The maps first: the table below them would push the first figure off a laptop's first screen.
+    if not d.single:
+        show_figure(ctx, figure(d, ctx.settings, ctx.style), "stats", on_click=open_clicked_head)
     titles = {key: _(title) for key, (title, _how) in STATISTICS.items()}
     st.dataframe(
         [{_("layer"): row["layer"], _("head"): row["head"], **{titles[key]: row[key] for key in STATISTICS}} for row in head_table(dict(d.stats))],
@@ -82,6 +85,4 @@ def render(ctx: ViewContext) -> None:
         width="stretch",
         column_config={titles[key]: st.column_config.NumberColumn(titles[key], help=_(how), format="%.3f") for key, (_title, how) in STATISTICS.items()},
     )
-    if not d.single:
-        show_figure(ctx, figure(d, ctx.settings, ctx.style), "stats", on_click=open_clicked_head)
     matrix_downloads(ctx, rows(d))
