@@ -4,14 +4,15 @@ The page states are generated when the tests are collected, from ``views.VIEWS``
 registry (plus one ``hf:`` checkpoint), so a new view or model is covered without editing this
 file. Every view × model × panel mode is run in full; language, the words switch and "hide special
 tokens" are assigned so that every pair of values of any two settings is run at least once
-(all-pairs, ``tests/helpers/pairwise.py``; checked below when the module is collected).
+(all-pairs, ``tests/helpers/pairwise.py``; checked below when the module is collected). The
+all-pairs sample runs in the fast lane; the rest of the full product is marked slow.
 
 What each panel must show: the view's figure or table, or exactly the reason the view's own
 ``applies()`` gives, or the hint that hiding special tokens left nothing. Never an exception,
 never an error.
 
 Each state is one page run, models loaded once for the module (``views.compute`` caches them per
-process): the 275 states took 87 s in all, so none is marked slow.
+process).
 """
 
 from __future__ import annotations
@@ -50,6 +51,7 @@ def side_by_side_with_another(row) -> bool:
     return not ("model" in row and "compare" in row and row["model"] == row["compare"])
 
 
+FULL_KEYS = ("view", "model", "compare")
 FULL = [
     {"view": view, "model": model, "compare": compare}
     for view in DIMENSIONS["view"]
@@ -57,11 +59,16 @@ FULL = [
     for compare in DIMENSIONS["compare"]
     if side_by_side_with_another({"model": model, "compare": compare})
 ]
-STATES = all_pairs(DIMENSIONS, FULL, side_by_side_with_another)
+# The fast lane runs an all-pairs sample of every setting; `make test` adds the rest of the full
+# view × model × panel product (each completed with the values that spread pairs most evenly).
+PAIRWISE = all_pairs(DIMENSIONS, valid=side_by_side_with_another)
+sampled = {tuple(row[k] for k in FULL_KEYS) for row in PAIRWISE}
+REST = [row for row in FULL if tuple(row.values()) not in sampled]
+STATES = PAIRWISE + all_pairs(DIMENSIONS, REST, side_by_side_with_another)[: len(REST)]
 
 # Checked at collection: a broken generator fails every run, not silently covers less.
-assert [{k: s[k] for k in ("view", "model", "compare")} for s in STATES[: len(FULL)]] == FULL
-assert not uncovered(DIMENSIONS, STATES, side_by_side_with_another)
+assert not uncovered(DIMENSIONS, PAIRWISE, side_by_side_with_another)
+assert sorted(tuple(s[k] for k in FULL_KEYS) for s in STATES) == sorted(tuple(row.values()) for row in FULL)
 
 # widgets.only_special_tokens_left(), translated with the page's catalog below.
 ONLY_SPECIAL_TOKENS = "Only special tokens are left: switch off “Hide special tokens” to see them."
@@ -78,11 +85,6 @@ def text_for(model_id: str) -> str:
 
 def state_id(s) -> str:
     return f"{s['view']}-{s['model']}-{s['compare'] or 'alone'}-{s['lang']}-w{int(s['words'])}-h{int(s['hide_special'])}"
-
-
-@pytest.fixture(scope="module")
-def checkpoint(tmp_path_factory):
-    return checkpoints.make_checkpoint(tmp_path_factory.mktemp("combinations-bert"))
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -133,13 +135,13 @@ def applies_here(view, model_id: str, text: str, words: bool, lang: str) -> tupl
 
 @pytest.mark.parametrize(
     "page",
-    [pytest.param(s, id=state_id(s)) for s in STATES],
+    [pytest.param(s, id=state_id(s), marks=() if index < len(PAIRWISE) else pytest.mark.slow) for index, s in enumerate(STATES)],
 )
 def test_every_panel_draws_or_says_why_not(page, checkpoint, monkeypatch):
     monkeypatch.setenv(ALLOW_HF_ENV, "1")
 
     def real(model_id: str) -> str:
-        return f"{HF_PREFIX}{checkpoint}" if model_id == HF_MODEL else model_id
+        return f"{HF_PREFIX}{checkpoint()}" if model_id == HF_MODEL else model_id  # the session's tiny checkpoint
 
     model_id, compare_id = real(page["model"]), real(page["compare"]) if page["compare"] else ""
     text = text_for(page["model"])

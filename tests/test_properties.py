@@ -21,7 +21,6 @@ from models import registry
 from models.base import MAX_INPUT_CHARS, InputError
 from models.contract import Prediction
 from models.maths.tokens import merge_prediction
-from tests.helpers import checkpoints
 from views import VIEWS
 from views.spec import Settings, Style, Subject, Table, for_data
 
@@ -92,26 +91,21 @@ def field_values(field) -> list:
     return values
 
 
-def load(model_id: str, tmp_path_factory):
-    if model_id != HF_MODEL:
-        return registry.load(model_id)
-    folder = checkpoints.make_checkpoint(tmp_path_factory.mktemp("properties-bert"))
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv(registry.ALLOW_HF_ENV, "1")
-        return registry.load(f"{registry.HF_PREFIX}{folder}")
-
-
 MODEL_IDS = [*registry.REGISTRY, HF_MODEL]
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    """Each model loaded once for the module, on first use."""
+def models(shipped_model, checkpoint):
+    """``models(model_id)``: the session's shared bundled model, or the seeded tiny hf: checkpoint loaded once."""
     loaded = {}
 
     def get(model_id: str):
+        if model_id != HF_MODEL:
+            return shipped_model(model_id)
         if model_id not in loaded:
-            loaded[model_id] = load(model_id, tmp_path_factory)
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setenv(registry.ALLOW_HF_ENV, "1")
+                loaded[model_id] = registry.load(f"{registry.HF_PREFIX}{checkpoint()}")
         return loaded[model_id]
 
     return get
