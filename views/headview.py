@@ -96,6 +96,9 @@ def _focus_clicked_token(chart_key: str, panel: str) -> None:
         st.session_state[state.key("focus", panel)] = int(data[1]) + 1
 
 
+PILL_PX = 46
+
+
 def render(ctx: ViewContext) -> None:
     layer_head_pickers(ctx, head=False)
     n_heads = ctx.shown.num_heads
@@ -104,9 +107,12 @@ def render(ctx: ViewContext) -> None:
     if d.shown.empty:
         only_special_tokens_left()
         return
+    # A pill is about 46 px with its gap: MiniLM's 12 heads need 550 px, more than half a
+    # side-by-side panel, so there they take a row of their own above the slider.
+    pills_row = st.container() if n_heads * PILL_PX > ctx.style.width_px / 2 else None
     left, middle, right = st.columns([2, 1, 1])
     if n_heads > 1:
-        left.pills(_("Heads shown (none chosen: all)"), range(1, n_heads + 1), selection_mode="multi", key=ctx.key("heads"))
+        (pills_row or left).pills(_("Heads shown (none chosen: all)"), range(1, n_heads + 1), selection_mode="multi", key=ctx.key("heads"))
     # Long texts get a threshold that keeps the figure light (rounded up onto the slider's
     # steps, never below the floor); the user may raise it further.
     st.session_state[ctx.key("threshold")] = max(ctx.get("threshold"), math.ceil(d.floor * 1000) / 1000)
