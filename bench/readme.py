@@ -4,7 +4,7 @@
     python -m bench.readme --check    # exit 1 and show the difference when README.md is stale
 
 Every table and figure of the README that comes from ``bench/results/*.json`` or
-``assets/<id>/{metrics,faithfulness,training}.json`` sits between ``<!-- generated: NAME -->``
+``assets/<id>/{metrics,faithfulness,training,probes}.json`` sits between ``<!-- generated: NAME -->``
 and ``<!-- /generated: NAME -->``, and BLOCKS maps each NAME to the function that writes it from
 those files. A marker alone on its line holds a block (a table, a paragraph); a marker inside a
 line holds a fragment of a sentence. Only text between markers is replaced, so the prose around
@@ -32,7 +32,7 @@ from models.io import atomic_write_text
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 MODEL_ORDER = ("keras-transformer", "bahdanau-rnn", "bahdanau-dates", "minilm-agnews", "all")
-ASSET_FILES = ("metrics", "faithfulness", "training")
+ASSET_FILES = ("metrics", "faithfulness", "training", "probes")
 MB = 2**20
 # The run the targets table compares with: the last browser run at load, kept in earlier/.
 EARLIER_BROWSER = "earlier/browser-0a00497.json"
@@ -224,6 +224,41 @@ def limits_accuracy(sources: Sources) -> str:
     claim(TARGET_ACCURACY - 0.005 < keras < TARGET_ACCURACY, "keras-transformer's test accuracy is a hair under its 0.85 target")
     claim(TARGET_ACCURACY < rnn < TARGET_ACCURACY + 0.01, "bahdanau-rnn's is only just above it")
     return f"keras-transformer's test accuracy ({keras:.4f}) is a hair under its {TARGET_ACCURACY} target, and bahdanau-rnn's ({rnn:.4f}) only just above it"
+
+
+# ---------------------------------------------------------------------------------------------
+# Probes
+
+
+def probes_table(sources: Sources) -> str:
+    """Each probe's validation and test accuracy, one row per layer, the model's own test accuracy last; then how they were trained."""
+    runs = {model: sources.asset(model, "probes") for model in ordered(m for m, files in sources.assets.items() if "probes" in files)}
+    if not runs:
+        raise FileNotFoundError("no assets/<id>/probes.json; the README's probe table is written from them (python -m models train-probes ID)")
+    depth = max(len(run["layers"]) for run in runs.values())
+    header = ["layer"] + [f"{model} {split}" for model in runs for split in ("validation", "test")]
+    rows = []
+    for index in range(depth):
+        cells = ["embeddings" if index == 0 else f"layer {index}"]
+        for run in runs.values():
+            layer = run["layers"][index] if index < len(run["layers"]) else None
+            cells += (
+                ["—", "—"] if layer is None else [f"{layer['validation_accuracy']:.3f}", f"{layer['test_accuracy']:.3f}" if "test_accuracy" in layer else "—"]
+            )
+        rows.append(cells)
+    own = ["the model itself"]
+    for model in runs:
+        own += ["—", f"{sources.asset(model, 'metrics')['accuracy']:.3f}"]
+    rows.append(own)
+    notes = []
+    for model, run in runs.items():
+        seen = " (rows the model itself was trained on)" if run["validation_rows_seen_by_model"] else ""
+        strengths = ", ".join(f"{layer['C']:g}" for layer in run["layers"])
+        notes.append(
+            f"{model}: {run['train_rows']:,} training and {run['validation_rows']:,} validation rows{seen}, "
+            f"{run['test_rows']:,} test rows, C per layer {strengths}, {run['total_seconds'] / 60:.1f} min"
+        )
+    return table(header, rows, spaced=True) + "\n\n" + "; ".join(notes) + "."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -683,6 +718,7 @@ BLOCKS: dict[str, Callable[[Sources], str]] = {
     "dates-formats": dates_formats,
     "faithfulness-settings": faithfulness_settings,
     "faithfulness": faithfulness_table,
+    "probes": probes_table,
     "plain-words-shares": plain_words_shares,
     "plain-words-minilm": plain_words_minilm,
     "quiet-load": quiet_load,
