@@ -26,8 +26,11 @@ OUTPUT_GAP = 0.35
 GRID_SHARE = 0.74
 SPACING = 0.04
 MARGIN_PX = 10
+FONT_PX = 12
 LINE_PX = 16  # one line of the class labels over the grid
-TITLE_PX = 22  # the axis titles above them
+LABEL_PAD_PX = 16  # between the grid's top and its labels' first line, and above their last (measured in Chromium)
+TITLE_FONT_PX = 14
+TITLE_LINE_PX = 19  # one line of the titles above them
 BAR_COLOUR = "#7f7f7f"
 
 
@@ -66,11 +69,18 @@ def probe_grid(
     names = layer_names(rows)
     answer = _("The model's answer")
     columns = [literal(label) for label in labels]
+    # Widths as drawn before presenter mode enlarges the type (viz.present): the row labels come off the plot.
     figure_px = width_px / font_scale(presenter)
-    cell_px = (figure_px - 2 * MARGIN_PX - widest_px([*names, answer]) - 10) * (GRID_SHARE - SPACING / 2) / classes
+    plot_px = figure_px - 2 * MARGIN_PX - widest_px([*names, answer]) - 10
+    grid_px, bars_px = (plot_px * (1 - SPACING) * share for share in (GRID_SHARE, 1 - GRID_SHARE))
     # A class label wider than its column is broken at its spaces ("Wissenschaft &" over "Technik").
-    wrapped = ["<br>".join(wrap(column, max(cell_px - 6, 1))) for column in columns]
+    wrapped = ["<br>".join(wrap(column, max(grid_px / classes - 6, 1))) for column in columns]
     label_lines = max(column.count("<br>") + 1 for column in wrapped)
+    accuracy_title = _("accuracy") if test_accuracy is None else _("accuracy: validation (test)")
+    titles = [
+        wrap(literal(title), width, TITLE_FONT_PX) for title, width in ((_("probe's class probabilities for this text"), grid_px), (accuracy_title, bars_px))
+    ]
+    title_lines = max(len(lines) for lines in titles)
     probe_y = list(range(rows))
     output_y = rows + OUTPUT_GAP
 
@@ -88,6 +98,7 @@ def probe_grid(
                 showscale=False,
                 text=_cells(z),
                 texttemplate="%{text}",
+                textfont=dict(size=FONT_PX),
                 customdata=[[literal(name)] * classes for name in row_names],
                 hovertemplate="%{customdata}<br>%{x}: %{z:.4f}<extra></extra>",
                 xgap=2,
@@ -115,9 +126,22 @@ def probe_grid(
         col=2,
     )
     figure.update_xaxes(side="top", showgrid=False, zeroline=False, fixedrange=True, automargin=True)
-    figure.update_xaxes(title_text=_("probe's class probabilities for this text"), tickangle=0, row=1, col=1)
-    accuracy_title = _("probe accuracy") if test_accuracy is None else _("probe accuracy (test)")
-    figure.update_xaxes(title_text=accuracy_title, range=[0.0, 1.0], showticklabels=False, row=1, col=2)
+    figure.update_xaxes(tickangle=0, row=1, col=1)
+    figure.update_xaxes(range=[0.0, 1.0], showticklabels=False, row=1, col=2)
+    # Both titles stand at one height, over the class labels, whatever the bars' axis shows.
+    for lines, subplot in zip(titles, (figure.get_subplot(1, 1), figure.get_subplot(1, 2))):
+        figure.add_annotation(
+            text="<br>".join(lines),
+            x=sum(subplot.xaxis.domain) / 2,
+            y=1.0,
+            xref="paper",
+            yref="paper",
+            xanchor="center",
+            yanchor="bottom",
+            yshift=(LINE_PX * label_lines + LABEL_PAD_PX) * font_scale(presenter),
+            showarrow=False,
+            font=dict(size=TITLE_FONT_PX),
+        )
     figure.update_yaxes(
         tickmode="array",
         tickvals=[*probe_y, output_y],
@@ -128,7 +152,7 @@ def probe_grid(
         fixedrange=True,
         automargin=True,
     )
-    top_px = TITLE_PX + LINE_PX * label_lines + 12
+    top_px = TITLE_LINE_PX * title_lines + LINE_PX * label_lines + LABEL_PAD_PX + 6
     figure.update_layout(
         height=int(ROW_PX * (rows + 1 + OUTPUT_GAP) + top_px + MARGIN_PX),
         margin=dict(l=MARGIN_PX, r=MARGIN_PX, t=top_px, b=MARGIN_PX),
