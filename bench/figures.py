@@ -5,13 +5,16 @@ prints a table and writes bench/results/figures.json. Bytes are ``plotly.io.to_j
 validate=False)``, exactly what ``st.plotly_chart`` sends; ``figure.to_json()`` is recorded too.
 Each figure is built from MiniLM-shaped attention (6 layers × 12 heads, rows summing to 1) at
 16 to 512 tokens, and, unless ``--quick``, from the real minilm-agnews on a text of that length.
-The maths behind a view (rollout, statistics, flow, value-aware norms) is timed on its own
-line, since the page caches it across reruns while figures are rebuilt on every one.
+The maths behind a view (rollout, statistics, flow, value-aware norms, the qkv view's steps) is
+timed on its own line, since the page caches it across reruns while figures are rebuilt on every
+one; the qkv view's data is timed for a new text (its forward pass) and for the next head or query
+of the same text (the pass kept), which is what a widget change costs.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import statistics
 import subprocess
@@ -35,6 +38,7 @@ from models.maths.rollout import attention_rollout
 from viz.headview import head_view, threshold_for
 from viz.heatmap import Panel, alignment_heatmap, heatmap_panels
 from viz.overview import overview_image
+from viz.qkv import Step, computation_figure
 from viz.stats import stat_heatmaps
 from viz.strip import token_strips
 
@@ -51,6 +55,9 @@ BUDGETS = {
     ("flow maths", 128): (1.0, None),
     ("flow maths", 512): (30.0, None),
     ("flow", 512): (1.0, 1 * MB),
+    # One widget change of the qkv view: its data for another head or query, then its figure.
+    ("qkv maths", 512): (0.3, None),
+    ("qkv", 512): (0.3, 1.5 * MB),
 }
 WORDS = ("the", "market", "##s", "said", "government", "announced", "investors", "record", "high", "oil", "prices", "climb")
 
@@ -106,6 +113,7 @@ def figures_of(attentions: np.ndarray, tokens: list[str], special: list[bool], *
     titles = {key: STATISTICS[key][0] for key in stats}
     rng = np.random.default_rng(1)
     norms = rng.random((4, len(tokens), len(tokens)), dtype=np.float32)
+    qkv_steps = qkv_like(attentions[2, 3, 1], rng)
     builds = {
         "heatmap": lambda: alignment_heatmap(attentions[2, 3], tokens, tokens, title="Layer 3, head 4"),
         "overview": lambda: overview_image(attentions, selected=(2, 3)),
@@ -124,8 +132,22 @@ def figures_of(attentions: np.ndarray, tokens: list[str], special: list[bool], *
             ]
         ),
         "strips": lambda: token_strips({"attention": attentions[-1, :, 0].mean(axis=0), "rollout": rolled[-1][0]}, tokens, signed=False),
+        "qkv": lambda: computation_figure(qkv_steps, tokens, title="Layer 3, head 4", highlight=1),
     }
     return builds, maths
+
+
+def qkv_like(weights: np.ndarray, rng: np.random.Generator, size: int = 32) -> list[Step]:
+    """The qkv view's five steps for one query over every token, MiniLM-sized (32 dimensions per head)."""
+    tokens = len(weights)
+    keys, values, query = rng.normal(size=(size, tokens)), rng.normal(size=(size, tokens)), rng.normal(size=size)
+    return [
+        Step("Keys", keys, "k", query, "q"),
+        Step("q ∘ k", keys * query[:, None], "q ∘ k"),
+        Step("Scores", (keys * query[:, None]).sum(axis=0) / np.sqrt(size), "score"),
+        Step("Weights", weights, "weight", what_if=np.full(tokens, 1 / tokens), what_if_name="what if", labelled=True),
+        Step("Values", values, "v", values @ weights, "out"),
+    ]
 
 
 def within(view: str, tokens: int, seconds: float, size: int | None) -> bool | None:
@@ -158,6 +180,8 @@ def real_model(repeats: int, lengths: tuple[int, ...]) -> list[dict]:
     from bench.latency import text_of_length
     from models import registry
     from models.value_aware import value_aware
+    from views import qkv
+    from views.spec import Settings, Style, Subject
 
     model = registry.load("minilm-agnews")
     rows = []
@@ -167,6 +191,11 @@ def real_model(repeats: int, lengths: tuple[int, ...]) -> list[dict]:
         tokens, special = list(prediction.source_tokens), list(prediction.source_special)
         builds, maths = figures_of(prediction.attentions, tokens, special, flow_max_tokens=128)
         found, maths["norms maths"] = timed(lambda text=text: value_aware(model, text))
+        subject = Subject("minilm-agnews", model, text, prediction)
+        settings = Settings.of({"query": 2, "temperature": 1.0}, layer=3, head=4)
+        qkv_data, maths["qkv forward maths"] = timed(lambda subject=subject, settings=settings: qkv.data(subject, settings))
+        _, maths["qkv maths"] = timed(lambda subject=subject, settings=settings: qkv.data(subject, dataclasses.replace(settings, head=5)))
+        builds["qkv"] = lambda d=qkv_data, settings=settings: qkv.figure(d, settings, Style())
         builds["norms"] = lambda found=found, tokens=tokens, prediction=prediction: heatmap_panels(
             [
                 Panel("Attention weights, head 4", prediction.attentions[2, 3], tokens, tokens),
