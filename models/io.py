@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 
@@ -41,7 +41,10 @@ JOURNAL = ".pending-set.json"
 CHECKSUMS = "checksums.json"
 # What the evaluation and faithfulness commands write beside a model's files: reports read by
 # people and tests, never by the app, so they are neither in the set nor in its checksums.
-REPORTS = frozenset({"metrics.json", "training.json", "faithfulness.json"})
+REPORTS = frozenset({"metrics.json", "training.json", "faithfulness.json", "ground_truth.json"})
+# The layers view's linear probes (models/probes.py): in the folder's checksums, but checked by
+# their own loader, so that a damaged probe file disables that one view and not the model.
+PROBE_FILES = ("probes.npz", "probes.json")
 
 
 def sha256(path: Path) -> str:
@@ -92,8 +95,8 @@ def seal(folder: Path) -> dict[str, str]:
     return sums
 
 
-def verify(folder: Path, remedy: str) -> None:
-    """Raise AssetError naming the first file of ``folder`` whose bytes differ from ``checksums.json``."""
+def verify(folder: Path, remedy: str, skip: Collection[str] = ()) -> None:
+    """Raise AssetError naming the first file of ``folder`` (other than ``skip``) whose bytes differ from ``checksums.json``."""
     from models.base import AssetError
 
     folder = Path(folder)
@@ -102,6 +105,8 @@ def verify(folder: Path, remedy: str) -> None:
     if not isinstance(sums, dict) or not sums or not all(isinstance(value, str) and Path(name).name == name for name, value in sums.items()):
         raise AssetError(folder / CHECKSUMS, "is not a JSON object of this folder's file names and their SHA-256 digests", remedy)
     for name, expected in sorted(sums.items()):
+        if name in skip:
+            continue
         path = folder / name
         if not path.is_file():
             raise AssetError(path, "is missing", remedy)

@@ -35,10 +35,9 @@ import numpy as np
 
 from models.base import REPO_ROOT, AssetError, AttentionModel, LensError, retrain_remedy
 from models.data import Split
-from models.io import CHECKSUMS, atomic_write_files, read_json, recover, sha256, write_json
+from models.io import CHECKSUMS, PROBE_FILES, atomic_write_files, read_json, recover, sha256, write_json
 
-PROBES, REPORT = "probes.npz", "probes.json"
-PROBE_FILES = (PROBES, REPORT)
+PROBES, REPORT = PROBE_FILES
 # Regularisation strengths tried per layer (scikit-learn's C: larger means weaker), on features
 # standardised with the training part's mean and deviation.
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)

@@ -15,7 +15,7 @@ from pathlib import Path
 from types import ModuleType
 
 from models.base import ASSETS_DIR, AttentionModel, LensError, UnknownModelError, retrain_remedy
-from models.io import recover, verify
+from models.io import PROBE_FILES, recover, verify
 
 HF_PREFIX = "hf:"
 # Loading arbitrary checkpoints (hf:<repo-or-folder>) is the operator's decision, off unless set.
@@ -118,6 +118,6 @@ def load(model_id: str, asset_dir: Path | None = None) -> AttentionModel:
     folder = asset_dir or found.asset_dir
     if found.ships_assets:
         recover(folder)  # a training run killed while it replaced these files
-        verify(folder, retrain_remedy(model_id))
+        verify(folder, retrain_remedy(model_id), skip=PROBE_FILES)  # the layers view checks its probes itself
     with _BUILD_LOCK:
         return found.family().load(model_id, folder)
