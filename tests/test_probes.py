@@ -244,7 +244,8 @@ def test_render_command_writes_layers_with_probabilities_and_accuracy(tmp_path):
     out = tmp_path / "layers.json"
     assert main(["render", "--model", "keras-transformer", "--text", TEXTS[1], "--view", "layers", "-o", str(out)]) == 0
     record = json.loads(out.read_text())
-    entries = record["tables"]["layers"]["layers"]
+    entries = record["layers"]  # at the top level, as the issue asks; the table's meta holds the same
+    assert record["tables"]["layers"]["layers"] == entries
     report = json.loads((registry.entry("keras-transformer").asset_dir / probes.REPORT).read_text())
     assert [entry["layer"] for entry in entries] == [0, 1]
     assert [entry["probe_accuracy"] for entry in entries] == [layer["validation_accuracy"] for layer in report["layers"]]

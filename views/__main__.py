@@ -255,6 +255,9 @@ def render(args: argparse.Namespace) -> Path:
         view=view.KEY,
         settings=dict(layer=settings.layer, head=settings.head, words=settings.words, hide_special=settings.hide_special, **fields),
     )
+    record = getattr(view, "record", None)
+    if record is not None:
+        meta |= record(d)
     write(args.output, fmt, figure, tables, meta)
     return args.output
 

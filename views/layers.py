@@ -105,22 +105,27 @@ def figure(d: LayersData, settings: Settings, style: Style) -> go.Figure:
     )
 
 
-def rows(d: LayersData) -> dict[str, Table]:
-    """One row per layer (the embeddings first): the probe's class probabilities; the meta holds each layer's entry and the model's own answer."""
+def record(d: LayersData) -> dict:
+    """Each layer's entry (``layers``: its probe's ``probs`` and ``probe_accuracy``) and the model's own answer."""
     names = tuple(probes.layer_name(layer) for layer in d.layers)
     entries = [
         {"layer": layer, "name": name, "probs": d.probs[layer].tolist(), "probe_accuracy": float(d.accuracy[layer])}
         | ({"probe_test_accuracy": float(d.test_accuracy[layer])} if d.test_accuracy.size else {})
         for layer, name in zip(d.layers, names)
     ]
-    meta = {
+    return {
         "layers": entries,
         "probe_accuracy": "each probe's accuracy on the validation rows held out of the training rows (probe_test_accuracy: on the test set, reported only)",
         "validation_rows_seen_by_model": d.validation_seen,
         "output": {"probs": d.output.tolist(), "label": d.labels[int(np.argmax(d.output))]},
         "readout": d.readout,
     }
-    return {"layers": Table(d.probs, names, d.labels, meta)}
+
+
+def rows(d: LayersData) -> dict[str, Table]:
+    """One row per layer (the embeddings first): the probe's class probabilities; the meta is ``record(d)``."""
+    names = tuple(probes.layer_name(layer) for layer in d.layers)
+    return {"layers": Table(d.probs, names, d.labels, record(d))}
 
 
 def render(ctx: ViewContext) -> None:

@@ -14,6 +14,8 @@ One module per view owns everything about that view (``views/__init__.py`` lists
 - ``figure(d, settings, style) -> go.Figure``: drawn by ``viz/``; ``settings`` are the full ones
   (the chosen head is highlighted even where the data covers every head);
 - ``rows(d) -> dict[str, Table]``: what CSV and JSON export write (CSV: one table each);
+- optionally ``record(d) -> dict``: named values the JSON export also writes at its top level
+  (the fields a user scripts against, such as the layers view's ``layers``);
 - ``render(ctx)``: the view's widgets on the page, and nothing the other three do not do;
 - ``WHOLE_PAGE``: True for a view that takes the page over (the lesson: it sets model, text and
   view itself and draws other views' figures), which is then shown for the first model only, has
