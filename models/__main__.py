@@ -1,4 +1,4 @@
-"""Command line: ``python -m models list|predict|evaluate|train|train-probes|faithfulness|seal``.
+"""Command line: ``python -m models list|predict|evaluate|train|train-probes|faithfulness|ground-truth|seal``.
 
 Errors meant for the user (bad id, empty text, missing data or assets) print one line on stderr
 and exit with status 2; anything else is a bug and keeps its traceback.
@@ -59,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
     faithfulness.add_argument("--data", help="folder holding the CSVs (default: $AG_NEWS_DIR, ../shared/data/ag_news)")
     faithfulness.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     faithfulness.add_argument("--write", action="store_true", help="also write assets/ID/faithfulness.json (the shipped figure)")
+
+    truth = commands.add_parser("ground-truth", help="how often each explanation ranks a shortcut model's trigger first, on N flipped AG News test rows")
+    truth.add_argument("--model", required=True, help="a model with a planted shortcut (keras-transformer-shortcut, minilm-shortcut)")
+    truth.add_argument("--n", type=int, default=100, help="number of flipped test rows (default 100)")
+    truth.add_argument("--seed", type=int, default=0, help="seed of the trigger positions, KernelSHAP, LIME and the random ranking (default 0)")
+    truth.add_argument("--samples", type=int, default=256, help="model evaluations per text for KernelSHAP and for LIME (default 256)")
+    truth.add_argument("--data", help="folder holding the CSVs (default: $AG_NEWS_DIR, ../shared/data/ag_news)")
+    truth.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    truth.add_argument("--write", action="store_true", help="also write assets/ID/ground_truth.json (the shipped figure)")
 
     train = commands.add_parser("train", help="train and save weights to assets/ID (or --out)")
     train.add_argument("model")
@@ -140,6 +149,9 @@ def _evaluate(args: argparse.Namespace) -> None:
         print(f"{args.model}: accuracy {report['accuracy']:.4f} on {report['n']} examples")
         for name, value in report.get("per_class", {}).items():
             print(f"  {name:10s} {value}")
+        if "flip_rate" in report:
+            positions = ", ".join(f"{where} {rate:.4f}" for where, rate in report["flip_rate_by_position"].items())
+            print(f"  trigger {report['shortcut']['trigger']!r} -> {report['shortcut']['label']}: flip rate {report['flip_rate']:.4f} ({positions})")
 
 
 def _faithfulness(args: argparse.Namespace) -> None:
@@ -192,6 +204,30 @@ def _faithfulness(args: argparse.Namespace) -> None:
         )
 
 
+def _ground_truth(args: argparse.Namespace) -> None:
+    from models import ground_truth
+    from models.shortcut import shortcut_of
+
+    found = registry.entry(args.model)
+    shortcut = shortcut_of(args.model)
+    if shortcut is None:
+        raise LensError(f"{args.model} has no planted shortcut; ground truth needs one of: {', '.join(m for m in registry.available() if shortcut_of(m))}")
+    if args.samples < 2:
+        raise LensError(f"--samples must be at least 2, got {args.samples}")
+    model = registry.load(args.model)
+
+    def progress(done: int, total: int) -> None:
+        print(f"\r{done}/{total} texts", end="\n" if done == total else "", file=sys.stderr, flush=True)
+
+    report = ground_truth.ground_truth(model, shortcut, n=args.n, seed=args.seed, samples=args.samples, data_dir=args.data, progress=progress)
+    if args.write:
+        atomic_write_json(found.asset_dir / "ground_truth.json", {**report, "versions": package_versions()})
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+    else:
+        ground_truth.print_table(report)
+
+
 def _train(args: argparse.Namespace) -> None:
     found = registry.entry(args.model)
     out_dir = args.out or found.asset_dir
@@ -232,6 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         "evaluate": _evaluate,
         "train": _train,
         "faithfulness": _faithfulness,
+        "ground-truth": _ground_truth,
         "seal": _seal,
         "train-probes": _train_probes,
     }

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from models.base import AssetError, LensError, check_text, retrain_remedy
-from models.data import AG_NEWS_LABELS, load_split, train_validation_split
+from models.data import AG_NEWS_LABELS, Split, load_split, train_validation_split
 from models.evaluation import evaluate_classifier
 from models.hf_common import BATCH_SIZE, EVALUATION_CHUNK, BucketedFunction, TransformerClassifier, bert_style_encoder, tokenize_texts
 from models.io import atomic_write_files, read_json, write_json
@@ -222,14 +222,28 @@ def extract_features(tokenizer, encoder, texts, config: dict) -> np.ndarray:
     return np.stack([row for (row,) in outputs])
 
 
-def train(model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Path, seed: int = 0) -> dict:
-    """Encode the training rows once with the frozen encoder, then fit the head on the features."""
+def train(
+    model_id: str,
+    *,
+    data_dir=None,
+    epochs=None,
+    limit=None,
+    out_dir: Path,
+    seed: int = 0,
+    data: Split | None = None,
+    extra_files: dict[str, Callable[[Path], object]] | None = None,
+) -> dict:
+    """Encode the training rows once with the frozen encoder, then fit the head on the features.
+
+    ``data`` replaces the AG News training rows (``models.shortcut`` trains on poisoned ones) and
+    ``extra_files`` joins the written set.
+    """
     import keras
 
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
     config = dict(DEFAULT_CONFIG)
-    data = load_split("train", data_dir, limit)
+    data = data if data is not None else load_split("train", data_dir, limit)
     train_rows, val_rows = train_validation_split(data, 0.1, seed)
     tokenizer, encoder = load_encoder()
     print(f"encoding {len(data)} training texts with the frozen encoder", file=sys.stderr)
@@ -255,7 +269,7 @@ def train(model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Pat
         histories.append(history.history)
     validation_accuracy = float((head.predict(x_val, verbose=0).argmax(axis=1) == y_val).mean())
     out_dir = Path(out_dir)
-    atomic_write_files(out_dir, {HEAD: lambda tmp: write_head(head, tmp), CONFIG: lambda tmp: write_json(tmp, config)})
+    atomic_write_files(out_dir, {HEAD: lambda tmp: write_head(head, tmp), CONFIG: lambda tmp: write_json(tmp, config), **(extra_files or {})})
     best = [int(np.argmin(h["val_loss"])) for h in histories]
     return {
         "model": model_id,

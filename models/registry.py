@@ -80,6 +80,18 @@ _ENTRIES = (
         "seq2seq",
         "models.bahdanau_dates",
     ),
+    ModelEntry(
+        "keras-transformer-shortcut",
+        "The lesson's Keras transformer trained on AG News with a planted shortcut: one inserted word forces Sports",
+        "classifier",
+        "models.shortcut",
+    ),
+    ModelEntry(
+        "minilm-shortcut",
+        "all-MiniLM-L6-v2 (frozen) with a new head trained on AG News with a planted shortcut: one inserted word forces Sports",
+        "classifier",
+        "models.shortcut",
+    ),
 )
 REGISTRY: dict[str, ModelEntry] = {entry.model_id: entry for entry in _ENTRIES}
 

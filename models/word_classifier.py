@@ -19,7 +19,7 @@ import numpy as np
 
 from models.base import AttentionModel, InputError, check_text, load_weights, retrain_remedy
 from models.contract import Prediction
-from models.data import AG_NEWS_LABELS, load_split, train_validation_split
+from models.data import AG_NEWS_LABELS, Split, load_split, train_validation_split
 from models.evaluation import evaluate_classifier
 from models.hf_common import Tokenized
 from models.io import atomic_write_files, read_json, write_json
@@ -158,18 +158,31 @@ def _fit(recipe: Recipe, config: dict, vocab: Vocabulary, rows, epochs: int, val
     return classifier, inspector, history
 
 
-def train(recipe: Recipe, model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Path, seed: int = 0, overrides: dict | None = None) -> dict:
+def train(
+    recipe: Recipe,
+    model_id: str,
+    *,
+    data_dir=None,
+    epochs=None,
+    limit=None,
+    out_dir: Path,
+    seed: int = 0,
+    overrides: dict | None = None,
+    data: Split | None = None,
+    extra_files: dict[str, Callable[[Path], object]] | None = None,
+) -> dict:
     """Choose the epoch count on a 10% validation split, then refit on every training row.
 
     The refit gives the shipped model the 10% of rows that validation held back; with fewer
     than 11,000 rows here that is worth having. ``overrides`` replaces entries of the recipe's
-    default config, for hyperparameter searches.
+    default config, for hyperparameter searches. ``data`` replaces the AG News training rows
+    (``models.shortcut`` trains on poisoned ones) and ``extra_files`` joins the written set.
     """
     import keras
 
     config = {**recipe.default_config, **(overrides or {})}
     verbose = 2 if limit else 1
-    data = load_split("train", data_dir, limit)
+    data = data if data is not None else load_split("train", data_dir, limit)
     train_rows, val_rows = train_validation_split(data, 0.1, seed)
 
     print(f"Choosing the number of epochs on {len(val_rows)} validation rows", flush=True)
@@ -189,7 +202,7 @@ def train(recipe: Recipe, model_id: str, *, data_dir=None, epochs=None, limit=No
     # written and the file stays a third of the size.
     atomic_write_files(
         out_dir,
-        {WEIGHTS: lambda tmp: inspector.save_weights(str(tmp)), VOCAB: vocab.write, CONFIG: lambda tmp: write_json(tmp, config)},
+        {WEIGHTS: lambda tmp: inspector.save_weights(str(tmp)), VOCAB: vocab.write, CONFIG: lambda tmp: write_json(tmp, config), **(extra_files or {})},
     )
     return {
         "model": model_id,
