@@ -43,6 +43,10 @@ def _parser() -> argparse.ArgumentParser:
     predict.add_argument("--json", action="store_true", help="one JSON object per line per text")
     predict.add_argument("--ablate", metavar="L:H[,L:H...]", help="switch these attention heads off (1-based layer:head)")
     predict.add_argument("--uniform", action="store_true", help="replace the RNN's attention by uniform weights")
+    predict.add_argument("--explain", metavar="METHOD", help="print one attribution method's score per token for the predicted class")
+    predict.add_argument(
+        "--foil", metavar="CLASS", help="with --explain: why the predicted class and not CLASS (a label); explains log p(predicted) - log p(CLASS)"
+    )
 
     evaluate = commands.add_parser("evaluate", help="accuracy on the model's test set")
     evaluate.add_argument("--model", required=True)
@@ -59,6 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     faithfulness.add_argument("--data", help="folder holding the CSVs (default: $AG_NEWS_DIR, ../shared/data/ag_news)")
     faithfulness.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     faithfulness.add_argument("--write", action="store_true", help="also write assets/ID/faithfulness.json (the shipped figure)")
+    faithfulness.add_argument("--beam", type=int, help="beam width of normalized AOPC's search for the best and worst orderings (default 5)")
+    faithfulness.add_argument("--normalized-n", type=int, help="search normalized AOPC's bounds on the first N texts only (default: all n)")
+    faithfulness.add_argument("--normalized-max-units", type=int, help="and only on those of at most this many tokens (default: any)")
 
     truth = commands.add_parser("ground-truth", help="how often each explanation ranks a shortcut model's trigger first, on N flipped AG News test rows")
     truth.add_argument("--model", required=True, help="a model with a planted shortcut (keras-transformer-shortcut, minilm-shortcut)")
@@ -111,7 +118,47 @@ def _predictions(args: argparse.Namespace) -> tuple[list, dict]:
     return predictions, ({"heads_off": format_heads(heads)} if heads else {}) | ({"uniform_attention": True} if args.uniform else {})
 
 
+def _explain(args: argparse.Namespace) -> None:
+    """``predict --explain METHOD [--foil CLASS]``: one method's score per token of each text."""
+    from models.explain.attribution import CLASS_FREE, METHODS, attribute
+
+    if args.explain not in METHODS:
+        raise LensError(f"unknown method {args.explain!r}; choose from {', '.join(METHODS)}")
+    if args.ablate is not None or args.uniform:
+        raise LensError("--explain explains the model as it is: drop --ablate and --uniform")
+    if args.foil is not None and args.explain in CLASS_FREE:
+        raise LensError(f"{args.explain} is the same for every class, so it cannot contrast two; try gradient_x_input, integrated_gradients or occlusion")
+    model = registry.load(args.model)
+    foil = None
+    if args.foil is not None:
+        names = [label.casefold() for label in model.labels]
+        if args.foil.casefold() not in names:
+            raise LensError(f"--foil must be one of {', '.join(model.labels)}, got {args.foil!r}")
+        foil = names.index(args.foil.casefold())
+    for text in args.texts:
+        target = int(model.predict(text).probs.argmax())
+        if foil == target:
+            raise LensError(f"{model.labels[target]} is the predicted class of {text!r}: pick another --foil")
+        a = attribute(model, text, foil=foil, methods=[args.explain])
+        if args.explain not in a.scores:
+            raise LensError(f"{args.explain} is not available for {args.model}: {a.unavailable.get(args.explain, 'no reason given')}")
+        scores = a.scores[args.explain]
+        explained = f"log p({a.target_label}) - log p({a.foil_label})" if a.foil is not None else f"p({a.target_label})"
+        if args.json:
+            record = {"model": args.model, "text": text, "method": args.explain, "class": a.target_label, "foil": a.foil_label, "explained": explained}
+            print(json.dumps({**record, "tokens": list(a.tokens), "scores": [round(float(v), 6) for v in scores]}, ensure_ascii=False))
+            continue
+        print(f"{args.explain}: what {explained} depends on")
+        for token, score in zip(a.tokens, scores):
+            print(f"  {score:+.4f}  {token}")
+
+
 def _predict(args: argparse.Namespace) -> None:
+    if args.explain is not None:
+        _explain(args)
+        return
+    if args.foil is not None:
+        raise LensError("--foil contrasts an explanation: add --explain METHOD")
     predictions, ablation = _predictions(args)
     for prediction in predictions:
         if args.json:
@@ -157,13 +204,16 @@ def _evaluate(args: argparse.Namespace) -> None:
 def _faithfulness(args: argparse.Namespace) -> None:
     from models.data import load_split
     from models.explain.attribution import DEFAULT_STEPS, supports_attribution
-    from models.explain.faithfulness import FRACTIONS, RANDOM, dataset_faithfulness, gap_summary, most_faithful
+    from models.explain.faithfulness import BEAM_WIDTH, FRACTIONS, RANDOM, dataset_faithfulness, gap_summary, most_faithful
 
     found = registry.entry(args.model)
     if args.write and not found.ships_assets:
         raise LensError(f"--write records the figures of shipped models in assets/; {args.model} is not one")
     if args.n < 1:
         raise LensError(f"--n must be at least 1, got {args.n}")
+    beam = BEAM_WIDTH if args.beam is None else args.beam
+    if beam < 1 or any(value is not None and value < 0 for value in (args.normalized_n, args.normalized_max_units)):
+        raise LensError("--beam must be at least 1, --normalized-n and --normalized-max-units at least 0")
     model = registry.load(args.model)
     reason = supports_attribution(model)
     if reason:
@@ -175,7 +225,9 @@ def _faithfulness(args: argparse.Namespace) -> None:
         print(f"\r{done}/{len(texts)} texts", end="\n" if done == len(texts) else "", file=sys.stderr, flush=True)
 
     steps = args.steps or DEFAULT_STEPS
-    report, gaps = dataset_faithfulness(model, texts, steps=steps, progress=progress)
+    report, gaps = dataset_faithfulness(
+        model, texts, steps=steps, progress=progress, beam=beam, normalized_texts=args.normalized_n, normalized_max_units=args.normalized_max_units
+    )
     completeness = gap_summary(gaps)
     if args.write:
         record = {
@@ -192,10 +244,25 @@ def _faithfulness(args: argparse.Namespace) -> None:
         print(json.dumps(report, ensure_ascii=False))
         return
     print(f"{args.model}: faithfulness over the first {report['n']} AG News test rows (AOPC over the top {', '.join(f'{f:.0%}' for f in FRACTIONS)})")
-    print(f"  {'method':22s} {'comprehensiveness ↑':>20s} {'sufficiency ↓':>14s} {'s/text':>8s}")
-    rows = [{"method": name, **values} for name, values in report.items() if isinstance(values, dict)]
+    normalized = report["normalized"]
+    shorter = "" if normalized["max_units"] is None else f" (those of at most {normalized['max_units']} tokens)"
+    print(
+        f"  normalized AOPC (Edin et al. 2024) over {normalized['texts']} of the first {normalized['first_texts']} texts{shorter}, "
+        f"beam width {normalized['beam']}; "
+        f"[{report['bootstrap']['confidence']:.0%} bootstrap interval over texts, {report['bootstrap']['method']}]"
+    )
+    print(f"  {'method':22s} {'comprehensiveness ↑':>28s} {'sufficiency ↓':>28s} {'normalized comp. ↑':>28s} {'normalized suff. ↓':>28s} {'s/text':>8s}")
+    rows = [{"method": name, **values} for name, values in report.items() if isinstance(values, dict) and "comprehensiveness" in values]
+
+    def cell(row: dict, measure: str) -> str:
+        if measure not in row:
+            return f"{'—':>28s}"
+        interval = row[f"{measure}_ci"]
+        return f"{row[measure]:8.4f} [{interval[0]:8.4f}, {interval[1]:8.4f}]" if interval else f"{row[measure]:28.4f}"
+
     for row in rows:
-        print(f"  {row['method']:22s} {row['comprehensiveness']:20.4f} {row['sufficiency']:14.4f} {row['seconds']:8.3f}")
+        measures = ("comprehensiveness", "sufficiency", "normalized_comprehensiveness", "normalized_sufficiency")
+        print(f"  {row['method']:22s} {' '.join(cell(row, measure) for measure in measures)} {row['seconds']:8.3f}")
     print(f"  followed best (comprehensiveness − sufficiency): {most_faithful([row for row in rows if row['method'] != RANDOM])}")
     if completeness["texts"]:
         print(

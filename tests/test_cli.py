@@ -105,9 +105,10 @@ def test_faithfulness_json_has_model_n_and_every_method(capsys, tiny_ag_news):
     captured = capsys.readouterr()
     report = json.loads(captured.out)
     assert report["model"] == "keras-transformer" and report["n"] == 3
-    methods = set(report) - {"model", "n"}
+    methods = set(report) - {"model", "n", "normalized", "bootstrap"}
     assert {"attention", "integrated_gradients", "occlusion", "random"} <= methods
-    assert all(set(report[name]) == {"comprehensiveness", "sufficiency", "seconds"} for name in methods)
+    measures = ("comprehensiveness", "sufficiency", "normalized_comprehensiveness", "normalized_sufficiency")
+    assert all(set(report[name]) == {*measures, *(f"{m}_ci" for m in measures), "seconds"} for name in methods)
     assert "3/3 texts" in captured.err
 
 

@@ -16,6 +16,22 @@ can measure which of them the model follows:
 
 Every method explains the probability of one class (the predicted one unless another is picked),
 so all scores are in probability units or, for the attention family, attention weights.
+
+Contrast ("why this class and not that one?", as inseq and LIT offer): with a *foil* class the
+gradient methods and occlusion explain F = log p(target) − log p(foil) instead. For a softmax
+classifier this is exactly the difference of the two classes' logits (the normaliser cancels),
+which is why it is the quantity chosen, and it is computable from probabilities alone (minilm-agnews
+exposes no logits). The difference of probabilities p(target) − p(foil) was not chosen: it moves
+with every other class through the shared normaliser, and it flattens where the model is sure.
+Which methods are the difference of two single-class explanations of log p (tests/test_contrastive.py):
+
+- gradient × input and occlusion: exactly, both are linear in the function explained;
+- integrated gradients: linear too along the same path points; here the points are placed by a scan
+  of F itself, so it equals the difference of the two single-class integrals up to the quadrature
+  error, and its completeness is Σ IG = F(x) − F(x');
+- attention × gradient: not, the positive part of ∇A ⊙ A and the product over layers are not linear;
+  it is Chefer et al.'s relevance of the gradient of F;
+- attention, rollout and flow do not depend on the class at all, so they have no contrast to show.
 "Reads" depends on the model: BERT-style classifiers with a [CLS] head read the first row; the
 Keras transformer and minilm-agnews average every token's output, so their row is the mean of
 all rows (the issue asked for the first row; for a mean-pooled model that row is one token's
@@ -36,12 +52,14 @@ import numpy as np
 
 from models.base import LensError
 from models.contract import Prediction
-from models.explain.runner import runner_for
+from models.explain.runner import LOG_FLOOR, runner_for
 from models.maths.flow import attention_flow
 from models.maths.rollout import attention_rollout
 from models.maths.tokens import WORDS, Groups, merge_tokens, word_groups
 
 METHODS = ("attention", "rollout", "flow", "attention_x_gradient", "gradient_x_input", "integrated_gradients", "occlusion")
+# Weights computed without any class: the same for every class, so no answer to "why not the foil?".
+CLASS_FREE = ("attention", "rollout", "flow")
 DEFAULT_STEPS = 32
 # How integrated gradients places its steps (see ``path_points``): a forward scan of the path
 # at SCAN_CELLS + 1 points, a density with this uniform share, tabulated on this many points.
@@ -63,6 +81,9 @@ class Attributions:
         model: registry id.
         labels / probs: the classes and the model's probabilities for the whole text.
         target: index of the explained class.
+        foil: index of the class it is contrasted with, or None. With a foil every score, the
+            completeness gap and ``baseline_probability`` are of F = log p(target) − log p(foil)
+            (see the module's docstring), and attention, rollout and flow are unavailable.
         tokens / special: the units shown (tokens, or words with ``words``) and which are
             special tokens ([CLS], [SEP]).
         groups: for each unit, the positions of the model's tokens it covers.
@@ -70,7 +91,8 @@ class Attributions:
         scores: method name -> float array (len(tokens),), in ``METHODS`` order; read-only.
         completeness_gap: |Σ integrated gradients − (f(x) − f(baseline))| / |f(x) − f(baseline)|
             (nan when the two probabilities are equal).
-        baseline: what integrated gradients starts from; baseline_probability: f(baseline).
+        baseline: what integrated gradients starts from; baseline_probability: f(baseline), the
+            target's probability there or, with a foil, F there.
         steps: integrated-gradients steps. seconds: method -> wall time it took (a pass
             shared by several methods counts for each). unavailable: method -> why not shown.
     """
@@ -92,6 +114,7 @@ class Attributions:
     seconds: dict[str, float] = field(default_factory=dict)
     unavailable: dict[str, str] = field(default_factory=dict)
     dropped_tokens: int = 0
+    foil: int | None = None
 
     def __post_init__(self) -> None:
         units = len(self.tokens)
@@ -106,6 +129,14 @@ class Attributions:
     def target_label(self) -> str:
         return self.labels[self.target]
 
+    @property
+    def foil_label(self) -> str | None:
+        return None if self.foil is None else self.labels[self.foil]
+
+    def explained(self, probs: np.ndarray) -> np.ndarray:
+        """What these scores explain, for rows of class probabilities (``explained_values``)."""
+        return explained_values(probs, self.target, self.foil)
+
 
 def supports_attribution(model) -> str | None:
     """None if ``attribute`` can explain ``model``, else a one-line reason."""
@@ -114,6 +145,16 @@ def supports_attribution(model) -> str | None:
     if not all(hasattr(model, hook) for hook in ("explain_tokens", "embed", "forward_embedded")):
         return f"{model.model_id} does not expose its input embeddings, which attributions need"
     return None
+
+
+def explained_values(probs: np.ndarray, target: int, foil: int | None = None) -> np.ndarray:
+    """The explained quantity for rows of class probabilities (rows, classes): p(target), or with a
+    foil log p(target) − log p(foil), in float64."""
+    probs = np.asarray(probs, dtype=np.float64)
+    if foil is None:
+        return probs[:, target]
+    # Floored as the gradient passes floor it (runner.LOG_FLOOR): float32 softmax can reach 0.
+    return np.log(np.maximum(probs[:, target], LOG_FLOOR)) - np.log(np.maximum(probs[:, foil], LOG_FLOOR))
 
 
 def gradient_x_input(inputs: np.ndarray, gradients: np.ndarray) -> np.ndarray:
@@ -203,8 +244,11 @@ def without_units(ids: Sequence[int], groups: Groups, removed: Sequence[int]) ->
     return [token for position, token in enumerate(ids) if position not in gone]
 
 
-def occlusion(ids: Sequence[int], groups: Groups, special: Sequence[bool], target: int, probs: Callable[[list[list[int]]], np.ndarray]) -> np.ndarray:
-    """Leave-one-out: p(target | x) − p(target | x without unit u), for every ordinary unit u.
+def occlusion(
+    ids: Sequence[int], groups: Groups, special: Sequence[bool], target: int, probs: Callable[[list[list[int]]], np.ndarray], foil: int | None = None
+) -> np.ndarray:
+    """Leave-one-out: f(x) − f(x without unit u), for every ordinary unit u, with f = p(target) or,
+    given a foil, log p(target) − log p(foil) (``explained_values``).
 
     Removing a unit deletes its tokens (Li, Monroe & Jurafsky 2016, "Understanding Neural
     Networks through Representation Erasure"); special tokens are never removed and score 0.
@@ -213,9 +257,9 @@ def occlusion(ids: Sequence[int], groups: Groups, special: Sequence[bool], targe
     """
     ordinary = [unit for unit, is_special in enumerate(special) if not is_special]
     rows = [list(ids)] + [without_units(ids, groups, [unit]) for unit in ordinary]
-    target_probs = np.asarray(probs(rows), dtype=np.float64)[:, target]
+    values = explained_values(np.asarray(probs(rows)), target, foil)
     scores = np.zeros(len(groups))
-    scores[ordinary] = target_probs[0] - target_probs[1:]
+    scores[ordinary] = values[0] - values[1:]
     return scores
 
 
@@ -249,8 +293,8 @@ def _read(prediction: Prediction, matrix: np.ndarray) -> np.ndarray:
 class _Work:
     """One text's shared intermediate results, computed on first use by the methods that need them."""
 
-    def __init__(self, model, row, target: int, steps: int, prediction, predict_seconds: float):
-        self.model, self.runner, self.row, self.target, self.steps = model, runner_for(model), row, target, steps
+    def __init__(self, model, row, target: int, steps: int, prediction, predict_seconds: float, foil: int | None = None):
+        self.model, self.runner, self.row, self.target, self.steps, self.foil = model, runner_for(model), row, target, steps, foil
         self.prediction, self.predict_seconds = prediction, predict_seconds
         self.seconds: dict[str, float] = {}
         self.unavailable: dict[str, str] = {}
@@ -264,16 +308,29 @@ class _Work:
         self.seconds[name] = shared + time.perf_counter() - clock
         return values
 
-    def attention(self) -> np.ndarray:
+    def class_free(self, name: str) -> bool:
+        """True (and the reason recorded) when ``name`` cannot contrast two classes."""
+        if self.foil is not None and name in CLASS_FREE:
+            self.unavailable[name] = "attention weights are the same whichever class is explained, so they cannot say why one class and not another"
+            return True
+        return False
+
+    def attention(self) -> np.ndarray | None:
+        if self.class_free("attention"):
+            return None
         return self.timed("attention", lambda: _read(self.prediction, self.prediction.attentions[-1].mean(axis=0)), self.predict_seconds)
 
     def rollout(self) -> np.ndarray | None:
+        if self.class_free("rollout"):
+            return None
         if not self.prediction.self_attention:
             self.unavailable["rollout"] = "the model has one attention layer of one query, nothing to compose"
             return None
         return self.timed("rollout", lambda: _read(self.prediction, attention_rollout(self.prediction.attentions)[-1]), self.predict_seconds)
 
     def flow(self) -> np.ndarray | None:
+        if self.class_free("flow"):
+            return None
         reason = (
             "the model has one attention layer of one query, nothing to compose"
             if not self.prediction.self_attention
@@ -288,7 +345,7 @@ class _Work:
         """One forward and backward pass at x, for gradient × input and attention × gradient."""
         if self._full is None:
             clock = time.perf_counter()
-            self._full = self.runner.gradients(self.runner.embed(self.row.ids)[np.newaxis], len(self.row), self.target, full=True)
+            self._full = self.runner.gradients(self.runner.embed(self.row.ids)[np.newaxis], len(self.row), self.target, full=True, foil=self.foil)
             self._full_seconds = time.perf_counter() - clock
         return self._full
 
@@ -305,7 +362,9 @@ class _Work:
         def relevance() -> np.ndarray:
             # ∇ log p = ∇p / p: Chefer et al. differentiate the class score before the softmax, and
             # log p is that score up to a shift shared by all classes (minilm-agnews has no logits).
-            matrix = attention_x_gradient(full.attentions[0], full.d_attentions[0] / max(float(full.probs[0, self.target]), 1e-12))
+            # A contrast's gradient is already of log-probabilities.
+            scale = 1.0 if self.foil is not None else max(float(full.probs[0, self.target]), 1e-12)
+            matrix = attention_x_gradient(full.attentions[0], full.d_attentions[0] / scale)
             # R starts as I: each token's own 1 says nothing about the others (and under a mean
             # readout it is a constant 1/T), so what is shown is the relevance attention adds.
             return _read(self.prediction, matrix - np.eye(len(self.row)))
@@ -320,8 +379,10 @@ class _Work:
             inputs = runner.embed(self.row.ids)
             baseline = baseline_embeddings(self.model, runner, self.row.ids, self.row.special, inputs)
             edges = np.linspace(0.0, 1.0, SCAN_CELLS + 1)[:, np.newaxis, np.newaxis]
-            scan = runner.embedded_probs(baseline + edges * (inputs - baseline), length)[:, self.target].astype(np.float64)
-            scores = integrated_gradients(inputs, baseline, lambda points: runner.gradients(points, length, self.target).d_embeds, self.steps, scan)
+            scan = explained_values(runner.embedded_probs(baseline + edges * (inputs - baseline), length), self.target, self.foil)
+            scores = integrated_gradients(
+                inputs, baseline, lambda points: runner.gradients(points, length, self.target, foil=self.foil).d_embeds, self.steps, scan
+            )
             self.f_baseline = float(scan[0])
             self.gap = completeness_gap(float(scores.sum()), float(scan[-1]) - self.f_baseline)
             return scores
@@ -330,9 +391,19 @@ class _Work:
 
 
 def attribute(
-    model, text: str, *, target: int | None = None, steps: int = DEFAULT_STEPS, words: bool = False, methods: Sequence[str] | None = None
+    model,
+    text: str,
+    *,
+    target: int | None = None,
+    foil: int | None = None,
+    steps: int = DEFAULT_STEPS,
+    words: bool = False,
+    methods: Sequence[str] | None = None,
 ) -> Attributions:
     """Every applicable method's scores for ``text`` and class ``target`` (default: the predicted one).
+
+    With ``foil`` (another class) the scores explain log p(target) − log p(foil) instead: "why
+    ``target`` and not ``foil``?" (see the module's docstring).
 
     ``words`` sums token scores within words (``models.maths.tokens.word_groups`` with the
     model's ``subword_scheme``); occlusion then removes whole words. ``methods`` limits the work
@@ -354,16 +425,18 @@ def attribute(
     row = model.explain_tokens(text)
     if target is None:
         target = int(np.argmax(prediction.probs))
-    if isinstance(target, bool) or not isinstance(target, (int, np.integer)) or not 0 <= target < len(model.labels):
-        raise LensError(f"the class must be one of 0..{len(model.labels) - 1} ({', '.join(model.labels)}), got {target!r}")
-    target = int(target)
+    target = _class_index(model, target)
+    if foil is not None:
+        foil = _class_index(model, foil)
+        if foil == target:
+            raise LensError(f"the foil must be another class than the one explained ({model.labels[target]})")
     groups = word_groups(row.tokens, row.special, model.subword_scheme) if words else tuple((i,) for i in range(len(row)))
     units, special = merge_tokens(row.tokens, row.special, groups, model.subword_scheme if words else WORDS)
-    work = _Work(model, row, target, steps, prediction, predict_seconds)
+    work = _Work(model, row, target, steps, prediction, predict_seconds, foil)
     scores: dict[str, np.ndarray] = {}
     for name in (name for name in METHODS if name in wanted):
         if name == "occlusion":
-            scores[name] = work.timed(name, lambda: occlusion(row.ids, groups, special, target, work.runner.probs))
+            scores[name] = work.timed(name, lambda: occlusion(row.ids, groups, special, target, work.runner.probs, foil))
             continue
         token_scores = getattr(work, name)()
         if token_scores is not None:
@@ -386,19 +459,26 @@ def attribute(
         seconds=work.seconds,
         unavailable=work.unavailable,
         dropped_tokens=row.dropped,
+        foil=foil,
     )
 
 
+def _class_index(model, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or not 0 <= value < len(model.labels):
+        raise LensError(f"the class must be one of 0..{len(model.labels) - 1} ({', '.join(model.labels)}), got {value!r}")
+    return int(value)
+
+
 def merge(parts: Sequence[Attributions]) -> Attributions:
-    """One record from several ``attribute`` calls on one text, class and unit choice.
+    """One record from several ``attribute`` calls on one text, class (and foil) and unit choice.
 
     Scores and times are united in ``METHODS`` order; the integrated-gradients figures come from
     the part that computed them.
     """
     first = parts[0]
     for part in parts[1:]:
-        if (part.model, part.token_ids, part.groups, part.target) != (first.model, first.token_ids, first.groups, first.target):
-            raise ValueError("only attributions of one model, text, class and unit choice can be merged")
+        if (part.model, part.token_ids, part.groups, part.target, part.foil) != (first.model, first.token_ids, first.groups, first.target, first.foil):
+            raise ValueError("only attributions of one model, text, class, foil and unit choice can be merged")
     scores = {name: part.scores[name] for name in METHODS for part in parts if name in part.scores}
     with_ig = next((part for part in parts if "integrated_gradients" in part.scores), first)
     return dataclasses.replace(

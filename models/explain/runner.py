@@ -21,6 +21,8 @@ import numpy as np
 from models.hf_common import BucketedFunction
 
 _RUNNERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The smallest probability whose logarithm a contrast differentiates (float32 keeps it normal).
+LOG_FLOOR = 1e-30
 _RUNNERS_LOCK = threading.Lock()
 
 
@@ -33,12 +35,26 @@ def runner_for(model) -> Runner:
         return found
 
 
+def objective_weights(rows: int, classes: int, target: int, foil: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """Per-row weights (probabilities, log-probabilities), each (rows, classes), of the objective
+    Σ w_c p_c + Σ v_c log p_c the gradient passes differentiate: p(target) alone, or with a foil
+    log p(target) − log p(foil)."""
+    prob_weights = np.zeros((rows, classes), dtype=np.float32)
+    log_weights = np.zeros((rows, classes), dtype=np.float32)
+    if foil is None:
+        prob_weights[:, target] = 1.0
+    else:
+        log_weights[:, target], log_weights[:, foil] = 1.0, -1.0
+    return prob_weights, log_weights
+
+
 @dataclass(frozen=True)
 class Gradients:
     """One forward and backward pass over a batch of embedded rows, for one target class.
 
     ``probs`` (batch, classes); ``embeds`` (batch, length, width) the inputs; ``d_embeds`` the
-    gradient of the target's probability with respect to them. With ``full``: ``attentions``
+    gradient of the explained quantity with respect to them: the target's probability, or with a
+    foil log p(target) − log p(foil). With ``full``: ``attentions``
     (batch, layers, heads, queries, length) and ``d_attentions`` their gradients, ``d_heads``
     (batch, layers, heads) the gradient with respect to a head mask at 1 (None when the model
     cannot take one).
@@ -90,14 +106,15 @@ class Runner:
         (probs,) = self._run("probs", embeds, length, 0)
         return probs
 
-    def gradients(self, embeds: np.ndarray, length: int, target: int, *, full: bool = False) -> Gradients:
-        """Gradients of class ``target``'s probability for embedded rows (rows, length, width).
+    def gradients(self, embeds: np.ndarray, length: int, target: int, *, full: bool = False, foil: int | None = None) -> Gradients:
+        """Gradients of class ``target``'s probability, or with ``foil`` of log p(target) − log p(foil),
+        for embedded rows (rows, length, width).
 
         With ``full`` the outputs also hold every layer's attention, its gradient and the
         gradient with respect to a head mask at 1; such passes run one row at a time.
         """
         embeds = np.asarray(embeds, dtype=np.float32)
-        outputs = self._run("full" if full else "gradients", embeds, length, target)
+        outputs = self._run("full" if full else "gradients", embeds, length, target, foil)
         probs, d_embeds = outputs[0], outputs[1][:, :length]
         if not full:
             return Gradients(probs=probs, embeds=embeds, d_embeds=d_embeds)
@@ -106,7 +123,7 @@ class Runner:
         d_heads = outputs[4] if self.takes_head_mask else None
         return Gradients(probs, embeds, d_embeds, attentions[..., :queries, :], d_attentions[..., :queries, :], d_heads)
 
-    def _run(self, mode: str, embeds: np.ndarray, length: int, target: int) -> list[np.ndarray]:
+    def _run(self, mode: str, embeds: np.ndarray, length: int, target: int, foil: int | None = None) -> list[np.ndarray]:
         """``mode``'s outputs for embedded rows padded to the bucket of ``length``, in chunks of at
         most TOKENS_PER_BATCH tokens (one row per chunk for "full"), as BucketedFunction batches."""
         embeds = np.asarray(embeds, dtype=np.float32)
@@ -118,11 +135,10 @@ class Runner:
             batch = np.zeros((size, padded_length, width), dtype=np.float32)
             batch[: len(part), :length] = part
             batch[len(part) :, :length] = part[-1]  # filler rows repeat the last one and are dropped
-            one_hot = np.zeros((size, len(self.model.labels)), dtype=np.float32)
-            one_hot[:, target] = 1.0
+            weights = objective_weights(size, len(self.model.labels), target, foil)
             mask = np.zeros((size, padded_length), dtype=np.int32)
             mask[:, :length] = 1
-            outputs = self._function(mode, padded_length, size, width)(batch, mask, one_hot)
+            outputs = self._function(mode, padded_length, size, width)(batch, mask, *weights)
             pieces.append(tuple(np.asarray(o)[: len(part)] for o in outputs))
         return [np.concatenate(column) for column in zip(*pieces)]
 
@@ -140,9 +156,8 @@ class Runner:
         for size in sorted({size for _, _, size in self.calls(mode, length, rows)}):
             mask = np.zeros((size, padded_length), dtype=np.int32)
             mask[:, 0] = 1
-            one_hot = np.zeros((size, len(self.model.labels)), dtype=np.float32)
-            one_hot[:, 0] = 1.0
-            self._function(mode, padded_length, size, width)(np.zeros((size, padded_length, width), dtype=np.float32), mask, one_hot)
+            weights = objective_weights(size, len(self.model.labels), 0, None)
+            self._function(mode, padded_length, size, width)(np.zeros((size, padded_length, width), dtype=np.float32), mask, *weights)
 
     def warm_probs(self, length: int, head_masks: int = 0) -> None:
         """Trace ``probs`` at the padded length of ``length`` tokens: every batch size it may run
@@ -166,12 +181,13 @@ class Runner:
                     tf.TensorSpec([batch, length, width], tf.float32),
                     tf.TensorSpec([batch, length], tf.int32),
                     tf.TensorSpec([batch, len(self.model.labels)], tf.float32),
+                    tf.TensorSpec([batch, len(self.model.labels)], tf.float32),
                 ]
                 step = functools.partial(self._step, mode=mode)
                 self._functions[key] = tf.function(step, input_signature=specs, jit_compile=self.model.jit_compile)
             return self._functions[key]
 
-    def _step(self, embeds, mask, one_hot, *, mode: str):
+    def _step(self, embeds, mask, prob_weights, log_weights, *, mode: str):
         import tensorflow as tf
 
         if mode == "probs":
@@ -184,8 +200,11 @@ class Runner:
             if heads is not None:
                 tape.watch(heads)
             probs, attentions = self.model.forward_embedded(embeds, mask, heads)
-            # Rows never interact, so the gradient of the sum is each row's own gradient.
-            objective = tf.reduce_sum(probs * one_hot)
+            # Rows never interact, so the gradient of the sum is each row's own gradient. One
+            # function serves both objectives (``objective_weights``), so a contrast traces nothing
+            # new; the floor keeps log 0 finite where a weight of 0 multiplies it.
+            log_probs = tf.math.log(tf.maximum(probs, LOG_FLOOR))
+            objective = tf.reduce_sum(probs * prob_weights) + tf.reduce_sum(log_probs * log_weights)
         if not full:
             return probs, tape.gradient(objective, embeds)
         sources = [embeds, list(attentions)] + ([heads] if heads is not None else [])
