@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import math
 import re
 
 import numpy as np
@@ -38,8 +39,8 @@ def english_afterwards():
 # ---------------------------------------------------------------- the steps as data
 
 
-def test_eight_steps_in_the_seed_lessons_order_ending_on_the_explanation_question():
-    assert [step.key for step in STEPS] == ["date", "german-date", "pooling", "transformer", "heads", "rollout", "ablation", "your-turn"]
+def test_the_steps_follow_the_seed_lessons_order_ending_on_the_explanation_question():
+    assert [step.key for step in STEPS] == ["date", "german-date", "pooling", "transformer", "heads", "qkv", "rollout", "ablation", "your-turn"]
     assert all(step.model in REGISTRY for step in STEPS)
     assert [step.model for step in STEPS[:4]] == ["bahdanau-dates", "bahdanau-dates", "bahdanau-rnn", "keras-transformer"]
     assert {step.model for step in STEPS[4:]} == {"minilm-agnews"}
@@ -188,6 +189,27 @@ def test_heads_step_names_the_strongest_previous_token_and_parking_heads_for_its
 
 
 @pytest.mark.slow
+def test_qkv_step_the_previous_word_gets_the_highest_score_the_word_itself_the_next(predict):
+    from views import qkv
+    from views.spec import Settings, Subject
+
+    step = STEP["qkv"]
+    model, prediction = predict("qkv")
+    assert (step.layer, step.head) == (STEP["heads"].layer, STEP["heads"].head)  # "the previous-token head from before"
+    settings = Settings.of({"query": step.query, "temperature": 1.0}, layer=step.layer, head=step.head, words=False, hide_special=False)
+    d = qkv.data(Subject(step.model, model, step.text, prediction), settings)
+    tokens, scores = list(prediction.source_tokens), d.row.scores
+    assert tokens[step.query - 1] == d.query_token == step.facts["word"]
+    first, second = np.argsort(-scores)[:2]
+    assert (tokens[first], first) == (step.facts["previous"], step.query - 2)  # "the word just before it"
+    assert tokens[second] == step.facts["word"]  # "itself comes second"
+    assert round(float(scores[first] - scores[second])) == step.facts["gap"]
+    assert step.facts["ratio"] == round(math.exp(step.facts["gap"]))
+    assert d.row.weights[first] > 0.99  # "a single bright cell"
+    np.testing.assert_allclose(d.row.weights, prediction.attentions[step.layer - 1, step.head - 1, step.query - 1], atol=1e-5)
+
+
+@pytest.mark.slow
 def test_rollout_step_no_word_stands_out_in_what_reaches_cls(predict):
     step = STEP["rollout"]
     _model, prediction = predict("rollout")
@@ -300,13 +322,13 @@ def test_walking_every_step_predict_then_reveal(language):
         elif step.key == "heads":
             assert any(figure["data"][0]["type"] == "image" for figure in drawn)
         elif step.key == "your-turn":
-            assert len(at.get("image")) == 1 and "step=8" in at.code[-1].value
+            assert len(at.get("image")) == 1 and f"step={len(STEPS)}" in at.code[-1].value
         assert len(drawn) >= (1 if step.model == "bahdanau-dates" else 2)  # bars (classifiers) and the step's figure
         if number < len(STEPS):
             at.button(key="lesson-next").click().run()
     assert at.button(key="lesson-next").disabled
     query = at.query_params
-    assert query["step"] in (["8"], "8") and query["view"] in (["lesson"], "lesson")
+    assert query["step"] in ([str(len(STEPS))], str(len(STEPS))) and query["view"] in (["lesson"], "lesson")
 
 
 @pytest.mark.slow

@@ -113,7 +113,7 @@ def scan_the_code(page, language: str) -> None:
     host = page.locator(".st-key-lesson-share-host input").input_value()
     assert urlsplit(links[0]).netloc == host and urlsplit(links[0]).netloc != urlsplit(page.url).netloc
     assert query_of(links[0]) == query_of(page.url)
-    assert query_of(links[0])["step"] == ["8"] and query_of(links[0]).get("lang", ["en"]) == [language]  # en is the default, left out
+    assert query_of(links[0])["step"] == [str(len(STEPS))] and query_of(links[0]).get("lang", ["en"]) == [language]  # en is the default, left out
     # This test's server listens on 127.0.0.1 only, and the page says so.
     expect(page.get_by_text("server.address = 127.0.0.1")).to_be_visible()
 

@@ -271,11 +271,21 @@ def test_render_writes_the_steps_as_json(tmp_path, load, monkeypatch):
     np.testing.assert_allclose(tables["weights"]["weights"][0], prediction.attentions[0, 1, 2], atol=1e-5)
     query, keys = np.array(tables["query"]["weights"][0]), np.array(tables["keys"]["weights"])
     np.testing.assert_allclose(tables["scores"]["weights"][0], keys @ query / math.sqrt(32), rtol=1e-6)
+    # The keys at the top level, the same numbers as the tables.
+    record = json.loads(out.read_text(encoding="utf-8"))
+    assert record["tokens"] == tokens and record["scale"] == pytest.approx(1 / math.sqrt(32))
+    for name in ("query", "scores", "weights", "output"):
+        np.testing.assert_allclose(record[name], tables[name]["weights"][0])
+    for name in ("keys", "values"):
+        np.testing.assert_allclose(record[name], tables[name]["weights"])
 
     out = tmp_path / "dates.json"
     assert main(["render", "--model", "bahdanau-dates", "--text", DATE, "--view", "qkv", "--query", "6", "-o", str(out)]) == 0
-    tables = json.loads(out.read_text(encoding="utf-8"))["tables"]
+    record = json.loads(out.read_text(encoding="utf-8"))
+    tables = record["tables"]
     assert {"energies", "query_term", "key_terms", "weights", "values", "output"} <= set(tables) and not {"scores", "keys"} & set(tables)
+    assert {"tokens", "energies", "query_term", "key_terms", "tanh", "v", "weights", "values", "output"} <= set(record) and not {"scores", "keys"} & set(record)
+    np.testing.assert_allclose(record["energies"], tables["energies"]["weights"][0])
 
 
 def test_figure_at_512_tokens_labels_every_kth_token_as_its_titles_say():

@@ -32,7 +32,7 @@ from views.widgets import escape_markdown, show_output
 
 KEY = "lesson"
 TITLE = N_("Lesson")
-CAPTION = N_("A class in eight steps. Read the question, let the class guess, then press Reveal; change the text at any time to explore.")
+CAPTION = N_("A class, step by step. Read the question, let the class guess, then press Reveal; change the text at any time to explore.")
 FIELDS: tuple[state.Field, ...] = ()
 WHOLE_PAGE = True
 HOLDS_BACK_OUTPUT = True

@@ -47,7 +47,7 @@ class Step:
     scale: str = "auto"  # viz.heatmap.SCALES; the date steps draw Fig. 3 on the paper's fixed 0..1
     query: int = 1
     ablate: frozenset[tuple[int, int]] = frozenset()
-    facts: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    facts: Mapping[str, int | str] = field(default_factory=lambda: MappingProxyType({}))
 
     @property
     def field_values(self) -> dict[str, object]:
@@ -156,6 +156,31 @@ STEPS: tuple[Step, ...] = (
         layer=1,
         head=3,
         facts=MappingProxyType({"parking_layer": 3, "parking_head": 8}),
+    ),
+    Step(
+        key="qkv",
+        title=N_("How did this head get these weights?"),
+        explanation=N_(
+            "Inside a head, every word has a query vector q and a key vector k, both computed from the word by learned weights. "
+            "The word “{word}” asks with its q: multiplied with every word's k dimension by dimension and summed, divided by the "
+            "square root of the head's size, that gives one score per word; the softmax turns the row of scores into weights that "
+            "sum to 1. This is the previous-token head from before, layer {layer}, head {head}, on the model's real numbers."
+        ),
+        question=N_("Before the softmax: which word gets the highest score from “{word}”?"),
+        answer=N_(
+            "“{previous}”, the word just before it, far ahead of all others; “{word}” itself comes second, about {gap} points lower. "
+            "The softmax turns a gap of {gap} into a weight about e^{gap} ≈ {ratio:,} times larger, so the row is a single bright "
+            "cell. Drag the temperature slider (a what-if: the scores divided by T) to see the row flatten."
+        ),
+        model="minilm-agnews",
+        text="Red Sox rally in ninth inning to stun the Yankees",
+        expected="Sports",
+        views=("qkv",),
+        figure="qkv",
+        layer=1,
+        head=3,
+        query=7,
+        facts=MappingProxyType({"word": "inning", "previous": "ninth", "gap": 10, "ratio": 22026}),
     ),
     Step(
         key="rollout",

@@ -205,6 +205,30 @@ def rows(d: QkvData) -> dict[str, Table]:
     }
 
 
+def record(d: QkvData) -> dict:
+    """The JSON export's top-level keys (issue 17): the tokens and every step's numbers, named as in the papers.
+
+    Dot-product: ``query``, ``keys``, ``scores`` (scaled, masked, before the softmax), ``weights``,
+    ``values``, ``output`` and ``scale`` (1/√d). Additive: ``energies`` (v·tanh(·)) in place of
+    ``scores`` and ``keys``, with the terms ``query_term`` (W s or the learned query), ``key_terms``
+    (U h), ``tanh`` and ``v``; ``output`` is the context vector.
+    """
+    row = d.row
+    shared = {
+        "tokens": list(d.tokens),
+        "query_index": d.query,
+        "query_token": d.query_token,
+        "weights": row.weights,
+        "values": row.values,
+        "output": row.output,
+    }
+    if row.temperature != 1.0:
+        shared["what_if"] = {"temperature": row.temperature, "weights": row.what_if}
+    if d.kind == DOT_PRODUCT:
+        return shared | {"query": row.query, "keys": row.keys, "scores": row.scores, "scale": row.scale}
+    return shared | {"energies": row.scores, "query_term": row.query, "key_terms": row.keys, "tanh": row.hidden, "v": row.v}
+
+
 def _mask_words(mask: Mask) -> str:
     if mask.mode == "add":
         return _("{value:g} added to their scores").format(value=mask.value)
