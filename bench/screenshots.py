@@ -46,6 +46,8 @@ SHOTS = {
     "view-compare.png": dict(model="minilm-agnews", text="the bank of the river", text2="the bank raised rates", view="compare", layer="2", head="5"),
     "view-attribution.png": dict(model="minilm-agnews", text=HEADLINE, view="attribution"),
     "view-ablation.png": dict(model="minilm-agnews", text=HEADLINE, view="ablation", ablate="1:3,3:8"),
+    "view-qkv.png": dict(model="minilm-agnews", text=HEADLINE, view="qkv", layer="1", head="3", query="7"),
+    "view-layers.png": dict(model="minilm-agnews", text=HEADLINE, view="layers"),
     # What the class sees on a 1080p projector.
     "presenter.png": dict(model="minilm-agnews", text="Transformers reshape chipmakers as Intel cuts prices", layer="3", head="4", words="1", present="1"),
 }
