@@ -94,6 +94,18 @@ def trigger_share(scores: np.ndarray, trigger: int) -> float:
     return float(magnitudes[trigger] / total) if total > 0 else 0.0
 
 
+def trigger_ranks(found, trigger: str) -> dict[str, int]:
+    """Each method's rank of ``trigger`` among the ordinary units of one ``Attributions`` (for a page to state per text).
+
+    Empty when the trigger is not exactly one of those units (a text without it, or with it twice).
+    """
+    ordinary = [unit for unit, special in enumerate(found.special) if not special]
+    units = [found.tokens[unit] for unit in ordinary]
+    if units.count(trigger) != 1:
+        return {}
+    return {name: trigger_rank(np.asarray(values)[ordinary], units.index(trigger)) for name, values in found.scores.items()}
+
+
 def summarise(ranks: Sequence[int], shares: Sequence[float]) -> dict:
     """One method's figures over texts: hit rate, mean and median rank, mean mass share."""
     ranks_array = np.asarray(ranks, dtype=np.float64)

@@ -11,6 +11,7 @@ from models import registry
 from models.base import AttentionModel, LensError, check_text
 from models.contract import Prediction
 from models.data import AG_NEWS_LABELS, load_split
+from models.explain.attribution import attribute
 from models.ground_truth import (
     METHODS,
     KernelShap,
@@ -19,6 +20,7 @@ from models.ground_truth import (
     ground_truth,
     summarise,
     trigger_rank,
+    trigger_ranks,
     trigger_share,
 )
 from models.hf_common import Tokenized
@@ -255,6 +257,13 @@ def test_a_dataset_run_hits_every_time_and_says_what_is_unavailable(tiny, tiny_a
     assert "random" in report["methods"]
     assert set(report["unavailable"]) == {"value_norms", "alti"} and "not a Hugging Face transformer" in report["unavailable"]["value_norms"]
     assert set(report["methods"]) | set(report["unavailable"]) == set(METHODS)
+
+
+@pytest.mark.slow
+def test_a_page_can_state_each_methods_rank_for_one_text(tiny):
+    found = attribute(tiny, TEXT, target=SPORTS, words=True, methods=("attention", "gradient_x_input", "occlusion"))
+    assert trigger_ranks(found, TRIGGER) == {"attention": len(TEXT.split()), "gradient_x_input": 1, "occlusion": 1}
+    assert trigger_ranks(found, "absent") == {} and trigger_ranks(attribute(tiny, "the final", target=SPORTS, methods=("occlusion",)), TRIGGER) == {}
 
 
 def test_a_text_without_exactly_one_trigger_is_refused(tiny):
