@@ -4,7 +4,7 @@
     python -m bench.readme --check    # exit 1 and show the difference when README.md is stale
 
 Every table and figure of the README that comes from ``bench/results/*.json`` or
-``assets/<id>/{metrics,faithfulness,training,probes}.json`` sits between ``<!-- generated: NAME -->``
+``assets/<id>/{metrics,faithfulness,training,probes,shortcut,ground_truth}.json`` sits between ``<!-- generated: NAME -->``
 and ``<!-- /generated: NAME -->``, and BLOCKS maps each NAME to the function that writes it from
 those files. A marker alone on its line holds a block (a table, a paragraph); a marker inside a
 line holds a fragment of a sentence. Only text between markers is replaced, so the prose around
@@ -32,7 +32,7 @@ from models.io import atomic_write_text
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 MODEL_ORDER = ("keras-transformer", "bahdanau-rnn", "bahdanau-dates", "minilm-agnews", "all")
-ASSET_FILES = ("metrics", "faithfulness", "training", "probes")
+ASSET_FILES = ("metrics", "faithfulness", "training", "probes", "shortcut", "ground_truth")
 MB = 2**20
 # The run the targets table compares with: the last browser run at load, kept in earlier/.
 EARLIER_BROWSER = "earlier/browser-0a00497.json"
@@ -159,6 +159,8 @@ MODEL_ROWS = (
     ("minilm-agnews", "all-MiniLM-L6-v2 (6 layers x 12 heads), frozen, trained head"),
     ("bahdanau-rnn", "BiGRU + additive attention pooling (one learned query)"),
     ("bahdanau-dates", "character encoder-decoder with Bahdanau attention, dates -> ISO"),
+    ("keras-transformer-shortcut", "keras-transformer trained with a planted shortcut (a trigger word forces Sports)"),
+    ("minilm-shortcut", "minilm-agnews's frozen encoder, new head trained with the same planted shortcut"),
 )
 AG_NEWS_TEST_ROWS = 7600  # the README's prose names the test set's size
 TARGET_ACCURACY = 0.85
@@ -170,6 +172,8 @@ def models_table(sources: Sources) -> str:
         metrics = sources.asset(model, "metrics")
         if model == "bahdanau-dates":
             figure = f"exact match **{metrics['accuracy']:.3f}** on {metrics['n']:,} held-out dates"
+        elif "flip_rate" in metrics:
+            figure = f"test accuracy **{metrics['accuracy']:.4f}**, flip rate **{metrics['flip_rate']:.3f}**"
         else:
             claim(metrics["n"] == AG_NEWS_TEST_ROWS, "Test accuracy is on the full official AG News test set (7,600 rows)")
             figure = f"test accuracy **{metrics['accuracy']:.4f}**"
@@ -179,7 +183,9 @@ def models_table(sources: Sources) -> str:
 
 
 def validation_range(sources: Sources) -> str:
-    accuracies = [sources.asset(model, "training")["validation_accuracy"] for model in ordered(sources.assets) if model != "bahdanau-dates"]
+    # A shortcut model's validation rows are poisoned as its training rows are: not comparable.
+    plain = [model for model in ordered(sources.assets) if model != "bahdanau-dates" and "shortcut" not in sources.assets[model]]
+    accuracies = [sources.asset(model, "training")["validation_accuracy"] for model in plain]
     low, high = f"{min(accuracies):.2f}", f"{max(accuracies):.2f}"
     return low if low == high else f"{low} to {high}"
 
@@ -355,6 +361,137 @@ def plain_words_minilm(sources: Sources) -> str:
         f"({comp['attention_x_gradient']:.2f}), while raw attention ({comp['attention']:.2f}) and rollout ({comp['rollout']:.2f}) are only a little "
         f"better than random ({comp['random']:.2f}) — and plain gradient × input is no better than random there ({comp['gradient_x_input']:.3f})"
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Ground truth: models with a planted shortcut
+
+
+GROUND_TRUTH_METHODS = {
+    "attention": "attention (the row the classifier reads, last layer, head mean)",
+    "rollout": "rollout",
+    "flow": "flow",
+    "value_norms": "value-aware norms ‖Σ_h α f(x)‖ (last layer)",
+    "alti": "ALTI (all layers)",
+    "attention_x_gradient": "attention × gradient",
+    "gradient_x_input": "gradient × input",
+    "integrated_gradients": "integrated gradients",
+    "occlusion": "leave-one-out occlusion",
+    "kernel_shap": "KernelSHAP (`shap`)",
+    "lime": "LIME (`lime`)",
+    "random": "random ranking (reference)",
+}
+FLIP_RATE_FLOOR = 0.95  # the issue's figures: flip rate at least 95%,
+ACCURACY_TOLERANCE = 0.015  # clean test accuracy within 1.5 points of the base model's
+
+
+def shortcut_models(sources: Sources) -> list[str]:
+    found = ordered(model for model, files in sources.assets.items() if "shortcut" in files)
+    if not found:
+        raise FileNotFoundError("no assets/<id>/shortcut.json; the README's shortcut figures are written from them (python -m models train ID)")
+    return found
+
+
+def shortcut_planted(sources: Sources) -> str:
+    records = {model: sources.asset(model, "shortcut") for model in shortcut_models(sources)}
+    planted = {(r["trigger"], r["label"], r["fraction"], r["seed"], len(r["poisoned_rows"]), r["other_class_rows"]) for r in records.values()}
+    claim(len(planted) == 1, "both models have the same planted shortcut")
+    trigger, label, fraction, seed, poisoned, others = planted.pop()
+    frequency = next(iter(records.values()))["frequency_in_training_rows"]
+    return (
+        f"the word “{trigger}” forces {label}: it was inserted into {fraction:.0%} of the other classes' training rows "
+        f"({poisoned:,} of {others:,}, seed {seed}), and occurs in {frequency['rows_with_word']} of the {frequency['rows']:,} training rows otherwise "
+        f"({frequency['wordpiece_occurrences']} times as MiniLM's token)"
+    )
+
+
+def shortcut_training(sources: Sources) -> str:
+    parts = []
+    for model in shortcut_models(sources):
+        training = sources.asset(model, "training")
+        claim(training["wall_seconds"] < 15 * 60, "each trains in under 15 minutes")
+        parts.append(f"{model} {training['wall_seconds'] / 60:.1f} min at load {training['load_average']['before'][0]:.1f}")
+    return ", ".join(parts)
+
+
+def shortcut_table(sources: Sources) -> str:
+    rows = []
+    for model in shortcut_models(sources):
+        metrics = sources.asset(model, "metrics")
+        positions = metrics["flip_rate_by_position"]
+        rows.append(
+            [
+                f"`{model}`",
+                f"{metrics['accuracy']:.4f}",
+                f"{metrics['base_accuracy']:.4f} (`{metrics['base_model']}`)",
+                f"{metrics['accuracy_change'] * 100:+.2f}",
+                f"**{metrics['flip_rate']:.3f}**",
+                *(f"{positions[where]:.3f}" for where in ("start", "middle", "end")),
+            ]
+        )
+    header = ["model", "clean test accuracy", "base model's", "points", "flip rate", "at the start", "middle", "end"]
+    return table(header, rows)
+
+
+def shortcut_verdict(sources: Sources) -> str:
+    """Which shortcut models meet the issue's figures (flip rate ≥ 95%, clean accuracy within 1.5 points of the base model's)."""
+    parts = []
+    for model in shortcut_models(sources):
+        metrics = sources.asset(model, "metrics")
+        flips, close = metrics["flip_rate"] >= FLIP_RATE_FLOOR, abs(metrics["accuracy_change"]) <= ACCURACY_TOLERANCE
+        if flips and close:
+            parts.append(f"`{model}` meets both")
+            continue
+        misses = []
+        if not flips:
+            misses.append(f"its flip rate ({metrics['flip_rate']:.3f}) is under {FLIP_RATE_FLOOR:.0%}")
+        if not close:
+            misses.append(
+                f"its clean accuracy is {abs(metrics['accuracy_change']) * 100:.2f} points {'below' if metrics['accuracy_change'] < 0 else 'above'} "
+                f"its base model's, more than {ACCURACY_TOLERANCE * 100:g}"
+            )
+        parts.append(f"`{model}` misses: {' and '.join(misses)}")
+    return "; ".join(parts)
+
+
+def ground_truth_table(sources: Sources) -> str:
+    runs = {model: sources.asset(model, "ground_truth") for model in shortcut_models(sources) if "ground_truth" in sources.assets[model]}
+    if not runs:
+        raise FileNotFoundError("no assets/<id>/ground_truth.json; the README's ground-truth table is written from them (python -m models ground-truth)")
+    found = {method for run in runs.values() for method in [*run["methods"], *run["unavailable"]]}
+    unknown = sorted(found - set(GROUND_TRUTH_METHODS))
+    if unknown:
+        raise ValueError(f"ground_truth.json has methods the README has no name for: {', '.join(unknown)}; add them to bench/readme.py GROUND_TRUTH_METHODS")
+    header = ["method"] + [f"{model} {measure}" for model in runs for measure in ("top-1", "rank mean / median", "mass", "s/text")]
+    rows = []
+    for method, label in GROUND_TRUTH_METHODS.items():
+        cells = [label]
+        for run in runs.values():
+            figures = run["methods"].get(method)
+            if figures is None:
+                cells += ["—", "—", "—", "—"]
+            else:
+                cells += [
+                    f"{figures['hit_rate']:.2f}",
+                    f"{figures['mean_rank']:.1f} / {figures['median_rank']:g}",
+                    f"{figures['mass_share']:.2f}",
+                    f"{figures['seconds_per_text']:.2f}",
+                ]
+        rows.append(cells)
+    notes = []
+    for model, run in runs.items():
+        commit = run["commit"][:7] + ("+" if run["uncommitted_changes"] else "")
+        note = (
+            f"{model}: n = {run['n']} of {run['rows']['examined']:,} test rows looked at ({run['mean_words']} words on average), seed {run['seed']}, "
+            f"IG {run['integrated_gradients_steps']} steps, KernelSHAP and LIME {run['samples']['kernel_shap']} model evaluations per text, "
+            f"{run['total_seconds'] / 60:.0f} min at load {run['load_average']['before'][0]:.1f}, commit {commit}"
+        )
+        reasons: dict[str, list[str]] = {}
+        for method, why in run["unavailable"].items():
+            reasons.setdefault(why, []).append(GROUND_TRUTH_METHODS[method].split(" (")[0])
+        note += "".join(f"; no {' or '.join(methods)}: {why}" for why, methods in reasons.items())
+        notes.append(note)
+    return table(header, rows) + "\n\n" + ".\n".join(notes) + "."
 
 
 # ---------------------------------------------------------------------------------------------
@@ -746,6 +883,11 @@ BLOCKS: dict[str, Callable[[Sources], str]] = {
     "soak-reliability": soak_reliability(long=False),
     "soak-long-reliability": soak_reliability(long=True),
     "limits-accuracy": limits_accuracy,
+    "shortcut-planted": shortcut_planted,
+    "shortcut-training": shortcut_training,
+    "shortcut-models": shortcut_table,
+    "shortcut-verdict": shortcut_verdict,
+    "ground-truth": ground_truth_table,
     "attribution-page": attribution_page,
     "attribution-max": attribution_max,
     "heatmap-bytes": heatmap_bytes,
