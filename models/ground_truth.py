@@ -338,7 +338,8 @@ def ground_truth(
         raise LensError(reason)
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise LensError(f"--n must be at least 1, got {n!r}")
-    load_before, started = os.getloadavg(), time.perf_counter()
+    # The code as it was when the run started (a long run may see commits land meanwhile).
+    load_before, started, state = os.getloadavg(), time.perf_counter(), git_state()
     texts, counts = flipped_texts(model, shortcut, n, seed, data_dir)
     if not texts:
         raise LensError(f"the trigger {shortcut.trigger!r} flipped none of the test rows looked at; is {model.model_id} a shortcut model?")
@@ -372,7 +373,7 @@ def ground_truth(
         "trigger_position": "a random word boundary, drawn from (seed, test row index)",
         "units": "words: token scores summed over each word's pieces; occlusion, KernelSHAP and LIME delete whole words; special tokens neither ranked nor counted",
         "ranking": "by signed score for the shortcut's class, most positive first; ties count against the trigger",
-        **git_state(),
+        **state,
         "evaluated": dt.date.today().isoformat(),
         "total_seconds": round(time.perf_counter() - started, 1),
         "load_average": {"before": [round(v, 2) for v in load_before], "after": [round(v, 2) for v in os.getloadavg()]},
