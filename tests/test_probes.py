@@ -164,7 +164,9 @@ def test_a_damaged_probe_file_is_refused_naming_it_and_the_command(tmp_path):
     with pytest.raises(AssetError, match=r"probes\.npz is damaged or was replaced.*train-probes keras-transformer"):
         probes.load("keras-transformer", folder)
     # The model itself still loads and predicts: only the layers view loses its probes.
-    np.testing.assert_array_equal(registry.load("keras-transformer", folder).predict("Stocks rally").probs, registry.load("keras-transformer").predict("Stocks rally").probs)
+    np.testing.assert_array_equal(
+        registry.load("keras-transformer", folder).predict("Stocks rally").probs, registry.load("keras-transformer").predict("Stocks rally").probs
+    )
 
 
 def test_probes_of_other_weights_are_refused(tmp_path):
