@@ -23,7 +23,7 @@ from views.spec import Settings, Subject, for_data
 
 # Every model the registry ships, the quickest to run first: each view is rendered with the first
 # of them it applies to.
-CHEAPEST_FIRST = ("keras-transformer", "bahdanau-rnn", "bahdanau-dates", "minilm-agnews")
+CHEAPEST_FIRST = ("keras-transformer", "bahdanau-rnn", "bahdanau-dates", "keras-transformer-shortcut", "minilm-agnews", "minilm-shortcut")
 # The lesson is a sequence of other views' steps: it has no figure of its own (views/lesson.py).
 WITHOUT_FIGURE = ("lesson",)
 PNG = b"\x89PNG\r\n\x1a\n"
