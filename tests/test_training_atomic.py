@@ -34,7 +34,7 @@ import psutil
 import pytest
 
 from models.base import ASSETS_DIR, REPO_ROOT, LensError
-from models.io import PENDING_PREFIX
+from models.io import PENDING_PREFIX, PROBE_FILES, sha256
 from tests.helpers.interrupt import STOPPED
 
 pytestmark = pytest.mark.slow
@@ -168,6 +168,9 @@ def test_a_run_killed_right_after_a_file_is_replaced_leaves_a_loadable_model(run
     assert {file: after[file] for file in WRITTEN} == fingerprint(finished)
     assert [file for file in MODEL_FILES if after[file] != run.before[file]] == list(MODEL_FILES)
     recorded = json.loads((folder / "checksums.json").read_text(encoding="utf-8"))
-    assert recorded == {file: after[file] for file in MODEL_FILES if file != "checksums.json"}
+    # The probes stay as they were, checksums included: their own load then refuses them as
+    # trained on other weights (models/probes.py, tests/test_probes.py).
+    probes = {name: sha256(folder / name) for name in PROBE_FILES if (folder / name).is_file()}
+    assert recorded == {file: after[file] for file in MODEL_FILES if file != "checksums.json"} | probes
     np.testing.assert_array_equal(new, probabilities(finished))
     assert np.abs(new - run.old).max() > 1e-3  # 400 rows and 3 epochs do not give the shipped model's answers

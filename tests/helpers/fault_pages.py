@@ -69,6 +69,7 @@ def open_page(app: str, query: dict, reveal: bool) -> dict:
 
 
 def main(plan_path: str) -> None:
+    from models import probes
     from views import compute
 
     plan = json.loads(Path(plan_path).read_text())
@@ -87,6 +88,7 @@ def main(plan_path: str) -> None:
         original = target.read_bytes() if target else None
         for model_id in scenario["evict"]:
             compute._load_model.clear(model_id)
+        probes._load.cache_clear()  # the layers view's probes are cached apart from the models
         try:
             if target:
                 source = scenario["damage"].get("source")
@@ -97,6 +99,7 @@ def main(plan_path: str) -> None:
                 target.write_bytes(original)
             for model_id in scenario["evict"]:
                 compute._load_model.clear(model_id)
+            probes._load.cache_clear()
         results.append({"damage": scenario["damage"], "pages": pages})
         print(f"[faults] {scenario['damage']}: done", file=sys.stderr, flush=True)
     Path(plan["out"]).write_text(json.dumps(results))
