@@ -31,11 +31,11 @@ comprehensiveness deleting the highest-ranked first (π) and sufficiency the low
 
 with AOPC_max and AOPC_min the best and worst AOPC over all n! orderings. The last point of the
 curve (every unit deleted) is the same for every ordering, so it cancels in NAOPC; it is left out
-here (the mean runs over k = 1..n−1), which also spares models that cannot read an empty text. Their NAOPC_beam finds
-them by beam search (``aopc_bounds``): two beams of width ``BEAM_WIDTH`` (5, the width of their
-long-text runs), extended one unit at a time and ranked by the running sum. So normalized
-comprehensiveness is 1 for the best ordering found, 0 for the worst (higher is better); normalized
-sufficiency the same scale (lower is better).
+here (the mean runs over k = 1..n−1), which also spares models that cannot read an empty text.
+Their NAOPC_beam finds the bounds by beam search (``aopc_bounds``): two beams of width
+``BEAM_WIDTH`` (5, the width of their long-text runs), extended one unit at a time and ranked by
+the running sum. So normalized comprehensiveness is 1 for the best ordering found, 0 for the
+worst (higher is better); normalized sufficiency the same scale (lower is better).
 
 One addition to their search: the bounds are the extremes of the orderings it found *and* of the
 orderings of the explanations scored (``normalized_scores``), each of which is an ordering the
@@ -53,7 +53,8 @@ app's models (word-level ones among them) do not all have.
 Every figure over a data set comes with a bootstrap 95% interval over texts
 (``bootstrap_interval``): the percentile method (Efron & Tibshirani 1993, ch. 13), the 2.5th and
 97.5th percentiles of the mean over ``RESAMPLES`` resamples of the texts drawn with replacement,
-seeded, so a rerun gives the same interval.
+seeded, so a rerun gives the same interval. Percentile rather than scipy's default BCa because it
+is the definition a reader can check by hand (tests/test_faithfulness.py does).
 
 With a foil (``Attributions.foil``), every measure is of log p(target) − log p(foil), the quantity
 the contrastive scores explain.
