@@ -292,23 +292,85 @@ def methods_of(run: dict) -> list[str]:
     return [key for key, value in run.items() if isinstance(value, dict) and "comprehensiveness" in value]
 
 
+RAW_MEASURES = (("comprehensiveness", "comp. ↑"), ("sufficiency", "suff. ↓"))
+NORMALIZED_MEASURES = (("normalized_comprehensiveness", "norm. comp. ↑"), ("normalized_sufficiency", "norm. suff. ↓"))
+
+
+def with_interval(figures: dict | None, measure: str) -> str:
+    """``0.200 [0.174, 0.226]``: the mean over texts and its bootstrap 95% interval; ``0.109 [—]`` from a
+    run that predates the intervals, ``—`` where the run has no such figure."""
+    if figures is None or measure not in figures:
+        return "—"
+    interval = figures.get(f"{measure}_ci")
+    return f"{figures[measure]:.3f} " + ("[—]" if interval is None else f"[{interval[0]:.3f}, {interval[1]:.3f}]")
+
+
+def measure_table(runs: dict[str, dict], measures: tuple[tuple[str, str], ...]) -> str:
+    found = {method for run in runs.values() for method in methods_of(run)}
+    header = ["method"] + [f"{model} {label}" for model in runs for _, label in measures]
+    rows = []
+    for method, label in METHODS.items():
+        if method in found:
+            rows.append([label] + [with_interval(run.get(method), measure) for run in runs.values() for measure, _ in measures])
+    return table(header, rows, spaced=True)
+
+
+def normalized_texts(run: dict) -> str:
+    """``all 500 texts`` or ``47 of the first 50 texts, those of at most 100 tokens``: what a run's normalized AOPC is the mean over."""
+    normalized = run["normalized"]
+    used = normalized["texts"] - normalized["undefined"]
+    if normalized["first_texts"] == run["n"] and normalized["max_units"] is None:
+        chosen = f"all {used} texts" if used == run["n"] else f"{used} of the {run['n']} texts"
+    else:
+        shorter = "" if normalized["max_units"] is None else f", those of at most {normalized['max_units']} tokens"
+        chosen = f"{used} of the first {normalized['first_texts']} texts{shorter}"
+    return chosen + (f", leaving out {normalized['undefined']} of a single token" if normalized["undefined"] else "")
+
+
+def grouped(values: dict[str, str], every: list[str]) -> str:
+    """``all 500 texts (keras-transformer, bahdanau-rnn), 48 texts (minilm-agnews)``; ``… for each model`` when one value covers ``every`` model."""
+    models_of: dict[str, list[str]] = {}
+    for model, value in values.items():
+        models_of.setdefault(value, []).append(model)
+    if len(models_of) == 1 and sorted(values) == sorted(every):
+        return f"{next(iter(models_of))} for each model"
+    return ", ".join(f"{value} ({', '.join(models)})" for value, models in models_of.items())
+
+
 def faithfulness_table(sources: Sources) -> str:
+    """Raw AOPC with intervals, then normalized AOPC, each with the sentence a reader needs to read it."""
     runs = faithfulness_runs(sources)
     found = {method for run in runs.values() for method in methods_of(run)}
     unknown = sorted(found - set(METHODS))
     if unknown:
         raise ValueError(f"faithfulness.json has methods the README has no name for: {', '.join(unknown)}; add them to bench/readme.py METHODS")
-    header = ["method"] + [f"{model} {measure}" for model in runs for measure in ("comp. ↑", "suff. ↓")]
-    rows = []
-    for method, label in METHODS.items():
-        if method not in found:
-            continue
-        cells = [label]
-        for run in runs.values():
-            figures = run.get(method)
-            cells += ["—", "—"] if figures is None else [f"{figures['comprehensiveness']:.3f}", f"{figures['sufficiency']:.3f}"]
-        rows.append(cells)
-    return table(header, rows, spaced=True)
+    bootstraps = {json.dumps(run["bootstrap"], sort_keys=True): run["bootstrap"] for run in runs.values() if "bootstrap" in run}
+    if len(bootstraps) > 1:
+        raise ValueError("the faithfulness runs used different bootstrap settings; rerun them with the same ones so one sentence describes them all")
+    parts = [measure_table(runs, RAW_MEASURES)]
+    older = [model for model, run in runs.items() if "bootstrap" not in run or "normalized" not in run]
+    if bootstraps:
+        settings = next(iter(bootstraps.values()))
+        parts.append(
+            f"In brackets: the {settings['confidence']:.0%} bootstrap interval of the mean over texts ({settings['method']} method, "
+            f"{settings['resamples']:,} resamples, seed {settings['seed']})."
+        )
+    normalized = {model: run["normalized"] for model, run in runs.items() if "normalized" in run}
+    if normalized:
+        every = list(runs)
+        parts.append(
+            "Normalized AOPC (Edin et al. 2024) is the AOPC of the whole deletion curve, one token at a time, scaled for each text "
+            "between the worst (0) and the best (1) orderings found by beam search, so it compares across texts and models. "
+            f"Beam width: {grouped({model: str(found['beam']) for model, found in normalized.items()}, every)}. "
+            f"Means over: {grouped({model: normalized_texts(runs[model]) for model in normalized}, every)}. "
+            "An explanation's own ordering beat the search, and so set the bound, on "
+            + ", ".join(f"{found['bounds_set_by_an_explanation']} texts ({model})" for model, found in normalized.items())
+            + "."
+        )
+        parts.append(measure_table(runs, NORMALIZED_MEASURES))
+    if older:
+        parts.append(f"The run of {', '.join(older)} predates the intervals ([—]) and normalized AOPC (—).")
+    return "\n\n".join(parts)
 
 
 def each_or_per_model(values: dict[str, object], template: str) -> str:

@@ -41,13 +41,30 @@ def table_after(text: str, marker: str) -> list[list[str]]:
     return rows
 
 
+def tables_in(text: str) -> list[list[list[str]]]:
+    """Every Markdown table in ``text``, in order, each as ``table_after`` gives it."""
+    lines = text.splitlines()
+    starts = [i for i, line in enumerate(lines) if line.startswith("|") and (i == 0 or not lines[i - 1].startswith("|"))]
+    return [table_after("\n".join(lines[start:]), "") for start in starts]
+
+
+def faithfulness_block(readme_text: str) -> str:
+    start, end = "<!-- generated: faithfulness -->", "<!-- /generated: faithfulness -->"
+    return readme_text[readme_text.index(start) + len(start) : readme_text.index(end)]
+
+
+def shown(value: float, interval: list[float]) -> str:
+    """A cell as a reader checks it against the JSON: mean, then the interval's ends."""
+    return f"{value:.3f} [{interval[0]:.3f}, {interval[1]:.3f}]"
+
+
 def test_faithfulness_row_of_keras_rollout_is_the_json(sources, readme_text):
     # The row that once showed a heatmap's "25 ms | 1.43 MB": read the shown table, not the generator.
     figures = sources.asset("keras-transformer", "faithfulness")["rollout"]
     header, *rows = table_after(readme_text, "<!-- generated: faithfulness -->")
     row = next(row for row in rows if row[0] == "rollout")
-    assert row[header.index("keras-transformer comp. ↑")] == f"{figures['comprehensiveness']:.3f}"
-    assert row[header.index("keras-transformer suff. ↓")] == f"{figures['sufficiency']:.3f}"
+    assert row[header.index("keras-transformer comp. ↑")] == shown(figures["comprehensiveness"], figures["comprehensiveness_ci"])
+    assert row[header.index("keras-transformer suff. ↓")] == shown(figures["sufficiency"], figures["sufficiency_ci"])
 
 
 def test_faithfulness_table_has_every_method_of_every_model(sources, readme_text):
@@ -55,13 +72,84 @@ def test_faithfulness_table_has_every_method_of_every_model(sources, readme_text
     labels = {row[0]: row for row in rows}
     for model in ("keras-transformer", "bahdanau-rnn", "minilm-agnews"):
         run = sources.asset(model, "faithfulness")
-        column = header.index(f"{model} comp. ↑")
-        for method, label in readme.METHODS.items():
-            shown = labels[label][column] if label in labels else None
-            if method in run:
-                assert shown == f"{run[method]['comprehensiveness']:.3f}", (model, method)
-            elif shown is not None:
-                assert shown == "—", (model, method)
+        for measure, column in (("comprehensiveness", f"{model} comp. ↑"), ("sufficiency", f"{model} suff. ↓")):
+            for method, label in readme.METHODS.items():
+                cell = labels[label][header.index(column)] if label in labels else None
+                if method not in run:
+                    assert cell in (None, "—"), (model, method)
+                elif f"{measure}_ci" in run[method]:
+                    assert cell == shown(run[method][measure], run[method][f"{measure}_ci"]), (model, method, measure)
+                else:
+                    assert cell == f"{run[method][measure]:.3f} [—]", (model, method, measure)
+
+
+def test_normalized_aopc_table_shows_each_runs_figures_and_intervals(sources, readme_text):
+    # The second table of the block, read as shown: every normalized cell is the JSON's mean and interval.
+    raw, normalized = tables_in(faithfulness_block(readme_text))
+    header, *rows = normalized
+    labels = {row[0]: row for row in rows}
+    assert [row[0] for row in rows] == [row[0] for row in raw[1:]]
+    checked = 0
+    for model in ("keras-transformer", "bahdanau-rnn", "minilm-agnews"):
+        run = sources.asset(model, "faithfulness")
+        for measure, column in (("normalized_comprehensiveness", f"{model} norm. comp. ↑"), ("normalized_sufficiency", f"{model} norm. suff. ↓")):
+            for method, label in readme.METHODS.items():
+                if label not in labels:
+                    continue
+                cell = labels[label][header.index(column)]
+                if method in run and measure in run[method]:
+                    assert cell == shown(run[method][measure], run[method][f"{measure}_ci"]), (model, method, measure)
+                    checked += 1
+                else:
+                    assert cell == "—", (model, method, measure)
+    assert checked >= 2 * (8 + 5)  # at least the two small models' methods, both measures
+
+
+def test_normalized_sentence_states_the_beam_and_the_texts_from_the_json(sources):
+    # Written over MiniLM's record whatever its run holds, so the test does not depend on which run is shipped.
+    def shorter_search(run):
+        run.update(n=500, bootstrap=dict(sources.asset("keras-transformer", "faithfulness")["bootstrap"]))
+        run["normalized"] = {"beam": 3, "first_texts": 500, "max_units": 30, "texts": 42, "undefined": 1, "bounds_set_by_an_explanation": 4}
+
+    changed = with_asset(sources, "minilm-agnews", "faithfulness", shorter_search)
+    written = readme.faithfulness_table(changed)
+    keras, rnn = (sources.asset(model, "faithfulness")["normalized"] for model in ("keras-transformer", "bahdanau-rnn"))
+    assert f"Beam width: {keras['beam']} (keras-transformer, bahdanau-rnn), 3 (minilm-agnews)." in written
+    assert "41 of the first 500 texts, those of at most 30 tokens, leaving out 1 of a single token (minilm-agnews)" in written
+    assert (
+        f"on {keras['bounds_set_by_an_explanation']} texts (keras-transformer), {rnn['bounds_set_by_an_explanation']} texts (bahdanau-rnn), 4 texts (minilm-agnews)."
+        in written
+    )
+    assert "predates" not in written
+
+
+def strip_to_old_format(run: dict) -> None:
+    """A faithfulness.json as written before issue 18: no intervals, no normalized AOPC."""
+    run.pop("bootstrap")
+    run.pop("normalized")
+    for figures in run.values():
+        if isinstance(figures, dict) and "comprehensiveness" in figures:
+            for key in [key for key in figures if key.endswith("_ci") or key.startswith("normalized_")]:
+                figures.pop(key)
+
+
+def test_a_run_without_intervals_or_normalized_aopc_still_renders_with_dashes(sources):
+    old = with_asset(sources, "keras-transformer", "faithfulness", strip_to_old_format)
+    written = readme.faithfulness_table(old)
+    raw, normalized = tables_in(written)
+    figures = sources.asset("keras-transformer", "faithfulness")["integrated_gradients"]
+    row = next(row for row in raw[1:] if row[0] == "integrated gradients")
+    assert row[raw[0].index("keras-transformer comp. ↑")] == f"{figures['comprehensiveness']:.3f} [—]"
+    row = next(row for row in normalized[1:] if row[0] == "integrated gradients")
+    assert row[normalized[0].index("keras-transformer norm. comp. ↑")] == "—"
+    predates = next(line for line in written.splitlines() if line.startswith("The run of"))
+    assert "keras-transformer" in predates and predates.endswith("predates the intervals ([—]) and normalized AOPC (—).")
+
+
+def test_runs_with_different_bootstrap_settings_are_refused(sources):
+    other = with_asset(sources, "keras-transformer", "faithfulness", lambda run: run["bootstrap"].update(resamples=999))
+    with pytest.raises(ValueError, match="different bootstrap settings"):
+        readme.faithfulness_table(other)
 
 
 TINY = """# Title with 3 words
@@ -145,7 +233,8 @@ def test_a_method_a_model_lacks_is_a_dash_and_a_method_none_has_no_row(sources):
     header, *rows = table_after(readme.faithfulness_table(no_rollout), "")
     rollout = next(row for row in rows if row[0] == "rollout")
     assert rollout[header.index("minilm-agnews comp. ↑")] == rollout[header.index("minilm-agnews suff. ↓")] == "—"
-    assert rollout[header.index("keras-transformer comp. ↑")] == f"{sources.asset('keras-transformer', 'faithfulness')['rollout']['comprehensiveness']:.3f}"
+    keras_rollout = sources.asset("keras-transformer", "faithfulness")["rollout"]
+    assert rollout[header.index("keras-transformer comp. ↑")] == shown(keras_rollout["comprehensiveness"], keras_rollout["comprehensiveness_ci"])
 
 
 @pytest.mark.parametrize(("value", "words"), [(0.522, "half"), (0.19998, "a fifth"), (0.099, "a tenth"), (0.0497, "a twentieth"), (0.34, "a third")])
