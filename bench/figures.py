@@ -5,10 +5,11 @@ prints a table and writes bench/results/figures.json. Bytes are ``plotly.io.to_j
 validate=False)``, exactly what ``st.plotly_chart`` sends; ``figure.to_json()`` is recorded too.
 Each figure is built from MiniLM-shaped attention (6 layers × 12 heads, rows summing to 1) at
 16 to 512 tokens, and, unless ``--quick``, from the real minilm-agnews on a text of that length.
-The maths behind a view (rollout, statistics, flow, value-aware norms, the qkv view's steps) is
-timed on its own line, since the page caches it across reruns while figures are rebuilt on every
-one; the qkv view's data is timed for a new text (its forward pass) and for the next head or query
-of the same text (the pass kept), which is what a widget change costs.
+The maths behind a view (rollout, statistics, flow, value-aware norms, the qkv view's steps, the
+layers view's probes) is timed on its own line, since the page caches it across reruns while
+figures are rebuilt on every one; the qkv view's data is timed for a new text (its forward pass)
+and for the next head or query of the same text (the pass kept), which is what a widget change
+costs.
 """
 
 from __future__ import annotations
@@ -58,6 +59,9 @@ BUDGETS = {
     # One widget change of the qkv view: its data for another head or query, then its figure.
     ("qkv maths", 512): (0.3, None),
     ("qkv", 512): (0.3, 1.5 * MB),
+    # The layers view has no widget of its own: a change elsewhere (layer, head, scale) redraws its
+    # figure from the cached probe outputs.
+    ("layers", 512): (0.3, 1.5 * MB),
 }
 WORDS = ("the", "market", "##s", "said", "government", "announced", "investors", "record", "high", "oil", "prices", "climb")
 
@@ -180,7 +184,7 @@ def real_model(repeats: int, lengths: tuple[int, ...]) -> list[dict]:
     from bench.latency import text_of_length
     from models import registry
     from models.value_aware import value_aware
-    from views import qkv
+    from views import layers, qkv
     from views.spec import Settings, Style, Subject
 
     model = registry.load("minilm-agnews")
@@ -196,6 +200,8 @@ def real_model(repeats: int, lengths: tuple[int, ...]) -> list[dict]:
         qkv_data, maths["qkv forward maths"] = timed(lambda subject=subject, settings=settings: qkv.data(subject, settings))
         _, maths["qkv maths"] = timed(lambda subject=subject, settings=settings: qkv.data(subject, dataclasses.replace(settings, head=5)))
         builds["qkv"] = lambda d=qkv_data, settings=settings: qkv.figure(d, settings, Style())
+        layers_data, maths["layers forward maths"] = timed(lambda subject=subject, settings=settings: layers.data(subject, settings))
+        builds["layers"] = lambda d=layers_data, settings=settings: layers.figure(d, settings, Style())
         builds["norms"] = lambda found=found, tokens=tokens, prediction=prediction: heatmap_panels(
             [
                 Panel("Attention weights, head 4", prediction.attentions[2, 3], tokens, tokens),
