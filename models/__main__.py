@@ -1,4 +1,4 @@
-"""Command line: ``python -m models list|predict|evaluate|train|train-probes|faithfulness|ground-truth|seal``.
+"""Command line: ``python -m models list|predict|evaluate|train|train-probes|faithfulness|ground-truth|corpus|seal``.
 
 Errors meant for the user (bad id, empty text, missing data or assets) print one line on stderr
 and exit with status 2; anything else is a bug and keeps its traceback.
@@ -75,6 +75,17 @@ def _parser() -> argparse.ArgumentParser:
     truth.add_argument("--data", help="folder holding the CSVs (default: $AG_NEWS_DIR, ../shared/data/ag_news)")
     truth.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     truth.add_argument("--write", action="store_true", help="also write assets/ID/ground_truth.json (the shipped figure)")
+
+    corpus = commands.add_parser("corpus", help="every head's statistics, predictions and a query/key sample over a corpus, as Parquet tables in --out")
+    corpus.add_argument("--model", required=True, help="a classifier")
+    corpus.add_argument("--data", help="a CSV (columns text, optionally label) or TXT (one text per line); default: the AG News test set")
+    corpus.add_argument("--n", type=int, help="only the first N texts (default: all)")
+    corpus.add_argument("--out", type=Path, required=True, help="the run's folder (its tables and run.json)")
+    corpus.add_argument("--engine", choices=("local", "ray"), default="local", help="run here (default) or through Ray Data's actor pool")
+    corpus.add_argument("--address", help="with --engine ray: a Ray cluster's address (ray://HOST:10001 or auto); default: a local Ray with 2 CPUs")
+    corpus.add_argument("--workers", type=int, help="with --engine ray: model actors (default: one per CPU of the cluster)")
+    corpus.add_argument("--batch", type=int, default=32, help="texts per batch (default 32)")
+    corpus.add_argument("--sample-tokens", type=int, default=5000, help="tokens per head whose query and key vectors are kept (default 5000, at most 10000)")
 
     train = commands.add_parser("train", help="train and save weights to assets/ID (or --out)")
     train.add_argument("model")
@@ -295,6 +306,26 @@ def _ground_truth(args: argparse.Namespace) -> None:
         ground_truth.print_table(report)
 
 
+def _corpus(args: argparse.Namespace) -> None:
+    from models.corpus import run_corpus
+
+    if args.engine != "ray" and (args.address or args.workers):
+        raise LensError("--address and --workers are for --engine ray")
+    record = run_corpus(
+        args.model,
+        None,
+        args.out,
+        engine=args.engine,
+        data=args.data,
+        n=args.n,
+        batch=args.batch,
+        sample_tokens=args.sample_tokens,
+        address=args.address,
+        workers=args.workers,
+    )
+    print(f"{record['n']} texts in {record['seconds']:.1f} s ({record['texts_per_second']:.1f} texts/s) with the {record['engine']} engine: {args.out}")
+
+
 def _train(args: argparse.Namespace) -> None:
     found = registry.entry(args.model)
     out_dir = args.out or found.asset_dir
@@ -336,6 +367,7 @@ def main(argv: list[str] | None = None) -> int:
         "train": _train,
         "faithfulness": _faithfulness,
         "ground-truth": _ground_truth,
+        "corpus": _corpus,
         "seal": _seal,
         "train-probes": _train_probes,
     }
