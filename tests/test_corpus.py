@@ -30,7 +30,7 @@ TEXTS = [
     "Software maker patches a browser flaw",
 ]
 LABELS = ["World", "Sports", "Business", "Sci/Tech"] * 3
-# 8 tokens from each of 4 texts per head: enough to see queries and keys of one text together.
+# 16 tokens from each of 2 texts per head: enough to see queries and keys of one text together.
 SAMPLE_TOKENS = 32
 
 
@@ -133,8 +133,8 @@ def test_stored_vectors_are_the_heads_queries_and_keys_in_the_joint_space(local_
     vectors = table(local_run, "vectors.parquet")
     sampled = VectorSample.choose(len(TEXTS), SAMPLE_TOKENS).texts
     lengths = table(local_run, "texts.parquet").tokens.map(len)
-    # 2 heads x (queries + keys) of up to 8 tokens of each sampled text (a shorter text gives all of its own).
-    assert len(vectors) == 2 * 2 * sum(min(8, lengths[i]) for i in sampled)
+    # 2 heads x (queries + keys) of up to TOKENS_PER_TEXT tokens of each sampled text (a shorter text gives all of its own).
+    assert len(vectors) == 2 * 2 * sum(min(corpus_module.TOKENS_PER_TEXT, lengths[i]) for i in sampled)
     assert set(vectors.text_id) == set(sampled)
     assert json.loads((local_run / "run.json").read_text())["vector_sample"]["points_per_head"] == len(vectors) // 2
     text_id = int(vectors.text_id.iloc[0])
