@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,25 @@ import pytest
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+# Seconds per test file (setup, call and teardown together, so a session fixture counts where it
+# is first used): the suite has a time budget, and the slowest tests alone do not show which file
+# grew.
+FILE_SECONDS: Counter[str] = Counter()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    FILE_SECONDS[report.nodeid.split("::", 1)[0]] += report.duration
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not FILE_SECONDS:
+        return
+    terminalreporter.section("seconds per test file")
+    for path, seconds in FILE_SECONDS.most_common(20):
+        terminalreporter.write_line(f"{seconds:8.1f}s  {path}")
+    terminalreporter.write_line(f"{sum(FILE_SECONDS.values()):8.1f}s  in all ({len(FILE_SECONDS)} files)")
+
 
 TINY_ROWS = [
     ("1", "Leaders meet in Geneva", "Foreign ministers discussed the peace treaty and the election crisis."),
@@ -95,3 +115,43 @@ def browser_session():
 
     with served() as session:
         yield session
+
+
+# Small corpus runs (models/corpus.py, the local engine) for the corpus view: the classifiers
+# the browser matrix and the lesson show it on. 40 texts give every class and a few hundred points
+# per head in the joint query-key space.
+CORPUS_MODELS = ("keras-transformer", "minilm-agnews")
+CORPUS_TEXTS = 40
+
+
+@pytest.fixture(scope="session")
+def corpus_root(tmp_path_factory, shipped_model):
+    """A folder of corpus runs, one per CORPUS_MODELS, named by ATTENTION_LENS_CORPUS for the whole session."""
+    from models.corpus import run_corpus
+    from views.corpus import ROOT_ENV
+
+    root = tmp_path_factory.mktemp("corpus")
+    for model_id in CORPUS_MODELS:
+        run_corpus(model_id, None, root / model_id, n=CORPUS_TEXTS, model=shipped_model(model_id), progress=lambda done: None)
+    before = os.environ.get(ROOT_ENV)
+    os.environ[ROOT_ENV] = str(root)
+    yield root
+    if before is None:
+        os.environ.pop(ROOT_ENV, None)
+    else:
+        os.environ[ROOT_ENV] = before
+
+
+@pytest.fixture(scope="session", autouse=True)
+def corpus_for_the_corpus_view(request):
+    """When the session runs any test of the corpus view, its runs exist before the first test.
+
+    Such a test names the view (``test_corpus_view.py``, a matrix state ``[corpus-…]``); the
+    command's own tests (``test_corpus.py``) make their own runs.
+
+    The combination, property and browser matrices pick the view up from ``views.VIEWS``: with
+    runs to read it is drawn, not only refused; and the browser tests' server, started later,
+    inherits the variable.
+    """
+    if any("corpus" in item.name and item.path.name != "test_corpus.py" for item in request.session.items):
+        request.getfixturevalue("corpus_root")

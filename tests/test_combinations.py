@@ -1,10 +1,12 @@
-"""Every view on every model, alone and beside every other model, on the real page (AppTest).
+"""Every view on every model, alone and beside another model, on the real page (AppTest).
 
 The page states are generated when the tests are collected, from ``views.VIEWS`` and the model
 registry (plus one ``hf:`` checkpoint), so a new view or model is covered without editing this
-file. Every view × model × panel mode is run in full; language, the words switch and "hide special
-tokens" are assigned so that every pair of values of any two settings is run at least once
-(all-pairs, ``tests/helpers/pairwise.py``; checked below when the module is collected). The
+file. Every view × model × panel mode (alone, or side by side) is run in full; the model beside,
+language, the words switch and "hide special tokens" are assigned so that every pair of values
+of any two settings is run at least once: every model beside every other, every view with every
+model beside (all-pairs, ``tests/helpers/pairwise.py``; checked below when the module is
+collected). The
 all-pairs sample runs in the fast lane; the rest of the full product is marked slow.
 
 What each panel must show: the view's figure or table, or exactly the reason the view's own
@@ -51,24 +53,38 @@ def side_by_side_with_another(row) -> bool:
     return not ("model" in row and "compare" in row and row["model"] == row["compare"])
 
 
-FULL_KEYS = ("view", "model", "compare")
-FULL = [
-    {"view": view, "model": model, "compare": compare}
-    for view in DIMENSIONS["view"]
-    for model in DIMENSIONS["model"]
-    for compare in DIMENSIONS["compare"]
-    if side_by_side_with_another({"model": model, "compare": compare})
-]
+PANELS = ("alone", "beside")  # one panel, or side by side with another model
+
+
+def panel_of(row) -> str:
+    return "beside" if row["compare"] else "alone"
+
+
+# The full product is view × model × panel; which model sits beside is a setting like the
+# language, covered with every other setting's every value by the all-pairs sample.
+FULL = [(view, model, panel) for view in DIMENSIONS["view"] for model in DIMENSIONS["model"] for panel in PANELS]
 # The fast lane runs an all-pairs sample of every setting; `make test` adds the rest of the full
-# view × model × panel product (each completed with the values that spread pairs most evenly).
+# product, each beside the model that has sat beside others least so far, and completed with the
+# values that spread pairs most evenly.
 PAIRWISE = all_pairs(DIMENSIONS, valid=side_by_side_with_another)
-sampled = {tuple(row[k] for k in FULL_KEYS) for row in PAIRWISE}
-REST = [row for row in FULL if tuple(row.values()) not in sampled]
+sampled = {(row["view"], row["model"], panel_of(row)) for row in PAIRWISE}
+beside_counts = {model: sum(row["compare"] == model for row in PAIRWISE) for model in MODELS}
+
+
+def partner(model: str) -> str:
+    chosen = min((other for other in MODELS if other != model), key=lambda other: beside_counts[other])
+    beside_counts[chosen] += 1
+    return chosen
+
+
+REST = [
+    {"view": view, "model": model, "compare": partner(model) if panel == "beside" else ""} for view, model, panel in FULL if (view, model, panel) not in sampled
+]
 STATES = PAIRWISE + all_pairs(DIMENSIONS, REST, side_by_side_with_another)[: len(REST)]
 
 # Checked at collection: a broken generator fails every run, not silently covers less.
 assert not uncovered(DIMENSIONS, PAIRWISE, side_by_side_with_another)
-assert sorted(tuple(s[k] for k in FULL_KEYS) for s in STATES) == sorted(tuple(row.values()) for row in FULL)
+assert {(s["view"], s["model"], panel_of(s)) for s in STATES} == set(FULL)
 
 # widgets.only_special_tokens_left(), translated with the page's catalog below.
 ONLY_SPECIAL_TOKENS = "Only special tokens are left: switch off “Hide special tokens” to see them."

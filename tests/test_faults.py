@@ -4,8 +4,8 @@ The checkout is copied to a temporary folder and one file of one model is damage
 (missing, truncated, corrupt, or another model's weights in its place); the copy's pages are
 opened with Streamlit's AppTest in one separate process (tests/helpers/fault_pages.py), where
 the copy's own ``models`` package, and so its own ``assets``, are imported. Each damaged model is shown side by side with a healthy one,
-in either panel; every view and the lesson are opened with a damaged model beside a healthy
-one. ``hf:`` checkpoints that cannot be used fail the same way.
+in either panel; every view is opened on a healthy model beside a damaged one (the views shared
+out among the damaged models, each page run costing a second), and the lesson beside each. ``hf:`` checkpoints that cannot be used fail the same way.
 
 Nothing reads ``metrics.json``, ``training.json`` or ``faithfulness.json`` while the app runs
 (``grep -rn`` for each name: only ``python -m models evaluate --write-metrics``, ``train`` and
@@ -70,6 +70,14 @@ DAMAGE = damage_cases()
 HF_FAILURES = ("missing folder", "no classification head", "unsupported architecture", "hub name while offline")
 
 
+def views_beside(model_id: str) -> list:
+    """The views opened on a healthy model beside damaged ``model_id``: together, every view once."""
+    from views import VIEWS
+
+    share = list(REGISTRY).index(model_id)
+    return [view for index, view in enumerate(VIEWS) if index % len(REGISTRY) == share]
+
+
 def damaged_panel(index: int) -> int:
     """Which panel (0 or 1) shows the damaged model in damage case ``index``."""
     return index % 2
@@ -112,7 +120,6 @@ def make_hf_folders(folder: Path) -> dict[str, str]:
 
 
 def plan(hf_ids: dict[str, str]) -> list[dict]:
-    from views import VIEWS
     from views.lesson_steps import STEPS
 
     scenarios = []
@@ -128,11 +135,14 @@ def plan(hf_ids: dict[str, str]) -> list[dict]:
         damage = {"path": f"assets/{model_id}/{name}", "kind": kind, "source": foreign_weights(model_id, name) if kind == "foreign" else None}
         scenarios.append({"key": f"{model_id}/{name}/{kind}", "damage": damage, "evict": [model_id], "pages": pages})
     for model_id in REGISTRY:
-        # Every view of a healthy model (the six-layer one shows them all) beside the damaged one,
-        # and the lesson: a step of the damaged model, then one of another model, revealed.
+        # Its share of the views on a healthy model (the six-layer one shows them all) beside the
+        # damaged one, and the lesson: a step of the damaged model, then one of another model, revealed.
         healthy = "minilm-agnews" if model_id != "minilm-agnews" else "keras-transformer"
         text = f"Oil prices climb to a record high, report {model_id}"
-        pages = [{"query": {"model": healthy, "compare": model_id, "view": view.KEY, "text": text}, "reveal": view.KEY == "lesson"} for view in VIEWS]
+        pages = [
+            {"query": {"model": healthy, "compare": model_id, "view": view.KEY, "text": text}, "reveal": view.KEY == "lesson"}
+            for view in views_beside(model_id)
+        ]
         # A model no step uses (the shortcut models) has only the other step to open.
         own = [number for number, step in enumerate(STEPS, start=1) if step.model == model_id][:1]
         other = next(number for number, step in enumerate(STEPS, start=1) if step.model != model_id)
@@ -209,14 +219,21 @@ def test_every_file_is_damaged_in_both_panels():
     assert all(sides == {0, 1} for sides in panels.values()), panels
 
 
+def test_every_view_is_opened_beside_a_damaged_model():
+    from views import VIEWS
+
+    opened = [view.KEY for model_id in REGISTRY for view in views_beside(model_id)]
+    assert sorted(opened) == sorted(view.KEY for view in VIEWS)
+
+
 @pytest.mark.parametrize("model_id", list(REGISTRY))
 def test_every_view_and_the_lesson_work_beside_a_damaged_model(results, model_id):
-    from views import VIEWS
     from views.lesson_steps import STEPS
 
     pages = results[f"views/{model_id}"]
     broken = f"assets/{model_id}/{weights_file(model_id)}"
-    for view, page in zip(VIEWS, pages):
+    views = views_beside(model_id)
+    for view, page in zip(views, pages[: len(views)], strict=True):
         assert page["exceptions"] == [], (view.KEY, page)
         if getattr(view, "WHOLE_PAGE", False):
             # The lesson takes the page over with the first model only (app.py): the damaged
@@ -228,7 +245,7 @@ def test_every_view_and_the_lesson_work_beside_a_damaged_model(results, model_id
         assert healthy["errors"] == [], (view.KEY, healthy)
         # The view draws, or says why it does not apply to this model.
         assert healthy["answered"] and (healthy["charts"] >= 2 or healthy["infos"]), (view.KEY, healthy)
-    *own_step, other_step = pages[len(VIEWS) :]
+    *own_step, other_step = pages[len(views) :]
     assert len(own_step) == any(step.model == model_id for step in STEPS)
     for page in (*own_step, other_step):
         assert page["exceptions"] == [], page

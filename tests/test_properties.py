@@ -21,13 +21,25 @@ from models import registry
 from models.base import MAX_INPUT_CHARS, InputError
 from models.contract import Prediction
 from models.maths.tokens import merge_prediction
+from models.shortcut import BASES
 from views import VIEWS
 from views.spec import Settings, Style, Subject, Table, for_data
 
 EXAMPLES_PER_MODEL = 1000
 VIEW_EXAMPLES_PER_MODEL = 12
+# A shortcut model is its base family's code with other weights (models/shortcut.py): the text
+# handling and the views' code paths are those the base model runs with the full count, so a
+# fifth of the examples checks its own weights and costs a fifth of the time.
+DERIVED_SHARE = 5
+DERIVED = {model_id: base_id for model_id, (base_id, _module) in BASES.items()}
 # 6 layers x 12 heads: attribution, ablation and flow take seconds per text, so its view test is slow.
-SLOW_VIEW_MODELS = {"minilm-agnews"}
+SLOW_VIEW_MODELS = {"minilm-agnews", *(model_id for model_id, base in DERIVED.items() if base == "minilm-agnews")}
+
+
+def examples(model_id: str, count: int) -> int:
+    return count // DERIVED_SHARE if model_id in DERIVED else count
+
+
 HF_MODEL = "hf-tiny-bert"  # a seeded tiny checkpoint (tests/helpers/checkpoints.py): the hf: family's tokenizers
 
 # Characters a classroom really pastes, each a known way to break text handling.
@@ -130,7 +142,7 @@ def predict_or_refuse(model, text: str) -> Prediction | None:
 def test_any_text_gives_a_valid_prediction_or_the_documented_input_error(model_id, models):
     model = models(model_id)
 
-    @PROFILE
+    @settings(PROFILE, max_examples=examples(model_id, EXAMPLES_PER_MODEL))
     @given(texts)
     def check(text):
         predict_or_refuse(model, text)
@@ -209,7 +221,7 @@ def test_every_view_computes_draws_and_exports_or_says_it_does_not_apply(model_i
     # No shrinking: each example runs the model and the view, and shrinking one failure took over
     # five minutes. The failing example is printed as drawn (text, switches, every field), and
     # derandomize replays it.
-    @settings(PROFILE, max_examples=VIEW_EXAMPLES_PER_MODEL, phases=(Phase.explicit, Phase.generate))
+    @settings(PROFILE, max_examples=examples(model_id, VIEW_EXAMPLES_PER_MODEL), phases=(Phase.explicit, Phase.generate))
     @given(ordinary, st.booleans(), st.booleans(), st.data())
     def check(text, words, hide_special, data):
         check_view(view, model, text, words, hide_special, data.draw)
