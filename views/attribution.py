@@ -1,7 +1,15 @@
-"""Attention next to gradient and occlusion attributions, and which of them the model follows."""
+"""Attention next to gradient and occlusion attributions, and which of them the model follows.
+
+On a model with a planted shortcut (``models.shortcut``: the model carries its ``shortcut``)
+the trigger's column is framed in every strip, and when the class explained is the one the
+trigger forces, each method's rank of the trigger for this text is written on it, stated below
+the figure and exported: the per-text form of ``python -m models ground-truth`` (ranks by
+``models.ground_truth.trigger_ranks``, the same measure).
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -14,6 +22,7 @@ from models.base import AttentionModel
 from models.contract import Prediction
 from models.explain.attribution import CLASS_FREE, MAX_STEPS, MIN_STEPS, Attributions, attribute, merge, supports_attribution
 from models.explain.faithfulness import BEAM_WIDTH, FRACTIONS, faithfulness_table, most_faithful, normalized_table
+from models.ground_truth import trigger_ranks
 from views import compute, state
 from views.context import ViewContext
 from views.i18n import N_, _
@@ -63,17 +72,42 @@ DEPENDS_ON: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
+class ShortcutHits:
+    """Where a shortcut model's trigger is in this text, and each method's rank of it.
+
+    ``columns``: the units (indices into the attributions' tokens) that are the trigger.
+    ``ranks``: (method, rank among the ``units`` ordinary units, 1 = first), in the strips'
+    order; empty unless the trigger is exactly one unit and the class explained is ``label``
+    (a rank says whether a method explains the trigger's effect only for that class).
+    """
+
+    trigger: str
+    label: str
+    columns: tuple[int, ...]
+    ranks: tuple[tuple[str, int], ...]
+    units: int
+    explained_label: bool
+
+    @property
+    def first(self) -> tuple[str, ...]:
+        """The methods that rank the trigger first."""
+        return tuple(name for name, rank in self.ranks if rank == 1)
+
+
+@dataclass(frozen=True)
 class AttributionData:
     """Every method's scores for one text and class (or contrast), and how faithful each is.
 
     ``faithfulness``: ``faithfulness_table`` rows; ``normalized``: ``normalized_table`` rows, empty
-    when the text has more than ``NORMALIZED_MAX_UNITS`` ordinary units (or before it is computed).
+    when the text has more than ``NORMALIZED_MAX_UNITS`` ordinary units (or before it is computed);
+    ``shortcut``: the trigger's ranks on a shortcut model, else None.
     """
 
     attributions: Attributions
     faithfulness: tuple[Mapping[str, float | str], ...]
     hide_special: bool
     normalized: tuple[Mapping[str, float | str], ...] = ()
+    shortcut: ShortcutHits | None = None
 
     @property
     def kept(self) -> list[int]:
@@ -127,12 +161,25 @@ def normalized_rows(subject: Subject, attributions: Attributions) -> tuple[Mappi
     return tuple(normalized_table(subject.model, subject.text, attributions)[1])
 
 
+def shortcut_hits(model: AttentionModel, attributions: Attributions) -> ShortcutHits | None:
+    """The planted trigger's place and ranks in ``attributions``; None for a model without a shortcut."""
+    planted = getattr(model, "shortcut", None)
+    if planted is None:
+        return None
+    ordinary = [unit for unit, special in enumerate(attributions.special) if not special]
+    columns = tuple(unit for unit in ordinary if attributions.tokens[unit] == planted.trigger)
+    explained_label = attributions.target_label == planted.label
+    ranks = trigger_ranks(attributions, planted.trigger) if explained_label else {}
+    return ShortcutHits(planted.trigger, planted.label, columns, tuple(ranks.items()), len(ordinary), explained_label)
+
+
 def data(subject: Subject, settings: Settings) -> AttributionData:
     # Settings made before the foil existed (a handout's, a test's) mean no contrast.
     foil = dict(settings.fields).get("foil", 0)
     attributions = merge([stage(subject, settings["target"], settings["steps"], settings.words, methods, foil) for methods in STAGES])
     faithfulness = tuple(faithfulness_table(subject.model, subject.text, attributions))
-    return AttributionData(attributions, faithfulness, settings.hide_special, normalized_rows(subject, attributions))
+    normalized = normalized_rows(subject, attributions)
+    return AttributionData(attributions, faithfulness, settings.hide_special, normalized, shortcut_hits(subject.model, attributions))
 
 
 def figure(d: AttributionData, settings: Settings, style: Style) -> go.Figure:
@@ -144,7 +191,39 @@ def figure(d: AttributionData, settings: Settings, style: Style) -> go.Figure:
         title = _("Why {label} and not {foil}: what log p({label}) − log p({foil}) depends on").format(
             label=class_name(a.target_label), foil=class_name(a.foil_label)
         )
-    return token_strips(strips, [a.tokens[i] for i in kept], signed=True, title=title, scheme=style.scheme, width_px=style.width_px, presenter=style.presenter)
+    marked, badges, hovers = _marks(d)
+    return token_strips(
+        strips,
+        [a.tokens[i] for i in kept],
+        signed=True,
+        title=title,
+        scheme=style.scheme,
+        width_px=style.width_px,
+        presenter=style.presenter,
+        marked=marked,
+        badges=badges,
+        badge_hovers=hovers,
+    )
+
+
+def _marks(d: AttributionData) -> tuple[list[int], list[str], list[str]]:
+    """The figure's framed columns (the trigger's, among the units drawn), and each strip's rank badge and its hover text."""
+    hits, kept = d.shortcut, d.kept
+    if hits is None:
+        return [], [], []
+    marked = [kept.index(unit) for unit in hits.columns if unit in kept]
+    ranks = dict(hits.ranks)
+    if not ranks:
+        return marked, [], []
+    methods = list(d.attributions.scores)
+    badges = [f"#{ranks[name]}" if name in ranks else "" for name in methods]
+    hovers = [
+        _("{method} ranks “{trigger}” {rank} of {units}").format(method=_(METHOD_NAMES[name]), trigger=hits.trigger, rank=ranks[name], units=hits.units)
+        if name in ranks
+        else ""
+        for name in methods
+    ]
+    return marked, badges, hovers
 
 
 def rows(d: AttributionData) -> dict[str, Table]:
@@ -169,7 +248,33 @@ def rows(d: AttributionData) -> dict[str, Table]:
             ("normalized_comprehensiveness", "normalized_sufficiency"),
             {**meta, "beam_width": BEAM_WIDTH, "reference": "Edin et al. 2024, Normalized AOPC"},
         )
+    hits = d.shortcut
+    if hits is not None and hits.ranks:
+        tables["attribution-shortcut"] = Table(
+            np.array([[rank, int(rank == 1)] for _name, rank in hits.ranks], dtype=float),
+            tuple(name for name, _rank in hits.ranks),
+            ("trigger_rank", "top_1"),
+            {**meta, "trigger": hits.trigger, "shortcut_label": hits.label, "units": hits.units},
+        )
     return tables
+
+
+def record(d: AttributionData) -> dict:
+    """The JSON export's top-level "shortcut" on a shortcut model: the trigger, the class it forces, and each method's rank of it here."""
+    hits = d.shortcut
+    if hits is None:
+        return {}
+    ranks = dict(hits.ranks)
+    return {
+        "shortcut": {
+            "trigger": hits.trigger,
+            "label": hits.label,
+            "in_text": bool(hits.columns),
+            "units": hits.units,
+            "trigger_ranks": ranks,
+            "top_1": [name for name in ranks if ranks[name] == 1],
+        }
+    }
 
 
 def _fields(ctx: ViewContext) -> tuple[int, int, int]:
@@ -304,6 +409,42 @@ def _explained(ctx: ViewContext, d: AttributionData) -> None:
         )
 
 
+def _shortcut(d: AttributionData) -> None:
+    """Under the figure on a shortcut model: what was planted and, for this text, which methods rank it first."""
+    hits = d.shortcut
+    if hits is None:
+        return
+    label = class_name(hits.label)
+    if not hits.columns:
+        st.caption(
+            _(
+                "This model was trained with a planted shortcut: the word “{trigger}” makes it say {label}. Put the word into the text to see which methods find it."
+            ).format(trigger=hits.trigger, label=label)
+        )
+        return
+    framed = _("Framed: “{trigger}”, the shortcut planted in this model's training data, which makes it say {label}.").format(trigger=hits.trigger, label=label)
+    if not hits.explained_label:
+        st.write(framed + " " + _("Each method's rank of it is stated when the class explained is {label}.").format(label=label))
+        return
+    if not hits.ranks:
+        st.write(framed + " " + _("It occurs more than once in this text, so no method's rank of it is stated."))
+        return
+    first = ", ".join(_(METHOD_NAMES[name]) for name in hits.first) or _("none")
+    if d.attributions.words:
+        ranked = _("Ranked first of the text's {units} words by: {methods}.")
+    else:
+        ranked = _("Ranked first of the text's {units} tokens by: {methods}.")
+    badges = _("The badge on each strip is that method's rank of it (#1 = first).")
+    st.write(" ".join((framed, ranked.format(units=hits.units, methods=first), badges)))
+    st.dataframe(
+        [
+            {_("method"): _(METHOD_NAMES[name]), _("rank of “{trigger}”").format(trigger=hits.trigger): rank, _("ranked first"): rank == 1}
+            for name, rank in hits.ranks
+        ],
+        hide_index=True,
+    )
+
+
 def render(ctx: ViewContext) -> None:
     target, foil, steps = _fields(ctx)
     settings, subject = ctx.settings, ctx.subject
@@ -313,7 +454,8 @@ def render(ctx: ViewContext) -> None:
     for number, methods in enumerate(STAGES):
         with st.spinner(_("Computing attributions…")):
             parts.append(compute.cached("attribution", lambda methods=methods: stage(subject, target, steps, settings.words, methods, foil), *key, methods))
-        d = AttributionData(merge(parts), (), settings.hide_special)
+        merged = merge(parts)
+        d = AttributionData(merged, (), settings.hide_special, shortcut=shortcut_hits(ctx.model, merged))
         if d.empty:
             only_special_tokens_left()
             return
@@ -323,6 +465,7 @@ def render(ctx: ViewContext) -> None:
         table = compute.cached("faithfulness", lambda: tuple(faithfulness_table(ctx.model, ctx.text, d.attributions)), *key)
     with st.spinner(_("Searching the best and worst orders of deletion…")):
         normalized = compute.cached("normalized-aopc", lambda: normalized_rows(subject, d.attributions), *key)
-    d = AttributionData(d.attributions, table, settings.hide_special, normalized)
+    d = dataclasses.replace(d, faithfulness=table, normalized=normalized)
+    _shortcut(d)
     _explained(ctx, d)
     matrix_downloads(ctx, rows(d))

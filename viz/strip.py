@@ -20,6 +20,10 @@ from viz.present import font_scale
 from viz.words import _
 
 ROW_PX = 34
+# A marked column's rank badges: drawn only where a cell is at least this wide, so a badge never
+# covers its neighbours (a long text keeps the frame alone).
+BADGE_FONT_PX = 10.0
+BADGE_PAD_PX = 8.0
 # Method names wider than this share of the figure go on two lines.
 NAMES_SHARE = 0.3
 
@@ -48,6 +52,9 @@ def token_strips(
     scheme: str = "colour",
     width_px: float = DEFAULT_WIDTH_PX,
     presenter: bool = False,
+    marked: Sequence[int] = (),
+    badges: Sequence[str] = (),
+    badge_hovers: Sequence[str] = (),
 ) -> go.Figure:
     """One strip per method (``rows[name]`` of shape (S,)) over the same ``tokens``, top to bottom.
 
@@ -55,6 +62,9 @@ def token_strips(
     positive red), over 0..1 otherwise. Hover names the method, the token and the raw value.
     Tokens are labelled as densely as ``width_px`` allows (``viz.labels``), the axis title
     saying when only every k-th is.
+
+    ``marked`` columns (indices into ``tokens``) are framed through every strip, and
+    ``badges``, one per row ("" for none), are written on the first of them (``mark_columns``).
     """
     if not rows:
         raise ValueError("token_strips needs at least one row")
@@ -114,4 +124,59 @@ def token_strips(
         margin=dict(l=10, r=10, t=top_px, b=10 + below_px),
         plot_bgcolor="white",
     )
+    if marked:
+        mark_columns(figure, marked, len(rows), badges=badges, hovers=badge_hovers, cell_px=columns_px / len(tokens))
+    return figure
+
+
+def mark_columns(
+    figure: go.Figure, columns: Sequence[int], rows: int, *, badges: Sequence[str] = (), hovers: Sequence[str] = (), cell_px: float = float("inf")
+) -> go.Figure:
+    """Frame ``columns`` of a strips figure through all its ``rows``; write ``badges`` (one per row) on the first.
+
+    The frame is black outside and white inside, so it shows on every colour of both schemes
+    (grayscale runs from black to white). A badge is a small white box at the top of its cell,
+    with ``hovers`` (one per row) as its hover text; badges are left out when a cell is
+    narrower than the widest of them (``cell_px``, the cell's width on screen). Changes and
+    returns ``figure``.
+    """
+    if badges and len(badges) != rows:
+        raise ValueError(f"one badge per row ({rows}), got {len(badges)}")
+    if hovers and len(hovers) != rows:
+        raise ValueError(f"one hover text per row ({rows}), got {len(hovers)}")
+    for column in columns:
+        for colour, width in (("black", 4), ("white", 1.5)):
+            figure.add_shape(
+                type="rect",
+                xref="x",
+                yref="y",
+                x0=column - 0.5,
+                x1=column + 0.5,
+                y0=-0.5,
+                y1=rows - 0.5,
+                line=dict(color=colour, width=width),
+                fillcolor="rgba(0,0,0,0)",
+                layer="above",
+            )
+    fits = bool(badges) and max(text_px(badge, BADGE_FONT_PX) for badge in badges) + BADGE_PAD_PX <= cell_px
+    if columns and fits:
+        for row, badge in enumerate(badges):
+            if not badge:
+                continue
+            figure.add_annotation(
+                x=columns[0],
+                y=row - 0.5,
+                xref="x",
+                yref="y",
+                text=literal(badge),
+                hovertext=literal(hovers[row]) if hovers else None,
+                showarrow=False,
+                yanchor="top",
+                yshift=-4,
+                font=dict(size=BADGE_FONT_PX, color="black"),
+                bgcolor="white",
+                bordercolor="black",
+                borderwidth=1,
+                borderpad=1,
+            )
     return figure
