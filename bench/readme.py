@@ -736,6 +736,37 @@ def soak_table(sources: Sources) -> str:
     return table(header, rows)
 
 
+def anchor_table(sources: Sources) -> str:
+    """MiniLM's forward pass here against PyTorch's on the same weights and token ids (bench/anchor.py)."""
+    result = sources.result("anchor.json")
+    rows = []
+    for row in result["lengths"]:
+        tf_forward, tf_predict, torch = (row[f"{name}_ms"] for name in ("tensorflow_forward", "tensorflow_predict", "pytorch_forward"))
+        tf_cpu, torch_cpu = row["tensorflow_forward_cpu_ms"], row["pytorch_forward_cpu_ms"]
+        load = row["load_average_1min"]
+        rows.append(
+            [
+                str(row["tokens"]),
+                f"{tf_forward['median']:,.1f} ms",
+                f"{torch['median']:,.1f} ms",
+                f"**{row['ratio_forward']:.2f}×**",
+                f"{tf_predict['median']:,.1f} ms ({row['ratio_predict']:.2f}×)",
+                f"{tf_cpu['median']:,.1f} / {torch_cpu['median']:,.1f} ms",
+                f"{load['before']:.1f} → {load['after']:.1f}",
+            ]
+        )
+    header = ["tokens", "TensorFlow forward (here)", "PyTorch forward", "ratio", "`predict` (ratio)", "CPU time per call, TF / PyTorch", "load average"]
+    threads = result["tensorflow"]["intra_op"] or "one per core"
+    worst = max(row["max_abs_attention_difference"] for row in result["lengths"])
+    return (
+        f"{table(header, rows)}\n\n"
+        f"Medians of {result['lengths'][0]['repeats']} alternating runs each. TensorFlow {result['versions'].get('tensorflow-cpu', '')} "
+        f"(intra-op threads: {threads}), PyTorch {result['pytorch']['torch']} eager (threads: {result['pytorch']['threads']}), "
+        f"transformers {result['pytorch']['transformers']} on both sides; the two sides' attentions differ by at most {worst:.1e}; "
+        f"{result['cpus']} cores ({provenance(result)})."
+    )
+
+
 def browser_tables(sources: Sources) -> str:
     result = sources.result("browser.json")
     submit = result.get("submit_to_chart", {})
@@ -951,6 +982,7 @@ BLOCKS: dict[str, Callable[[Sources], str]] = {
     "shortcut-verdict": shortcut_verdict,
     "ground-truth": ground_truth_table,
     "attribution-page": attribution_page,
+    "anchor": anchor_table,
     "attribution-max": attribution_max,
     "heatmap-bytes": heatmap_bytes,
     "heatmap-weights-bytes": heatmap_weights_bytes,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import threading
 from abc import abstractmethod
 from collections.abc import Callable, Sequence
@@ -28,6 +29,12 @@ import numpy as np
 from models.base import AttentionModel, InputError, LensError, check_text
 from models.contract import Prediction
 from models.maths.tokens import BYTE_BPE, SENTENCEPIECE, WORDPIECE, WORDS
+
+# The app runs transformers' TensorFlow classes and never imports torch. transformers imports torch
+# whenever it finds it installed (a machine shared with PyTorch projects), which costs memory and
+# start-up time for nothing; USE_TF=1 makes it look no further. Every family that imports
+# transformers imports this module first (tests/test_anchor.py checks the app never imports torch).
+os.environ.setdefault("USE_TF", "1")
 
 # AG News texts are 18-351 wordpieces, median about 50: finer steps below 128 save most padding.
 BUCKETS = (16, 32, 48, 64, 96, 128, 256, 512)
