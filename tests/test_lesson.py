@@ -10,16 +10,18 @@ import numpy as np
 import pytest
 
 import models
+from models.data import AG_NEWS_LABELS, load_split
 from models.maths.flow import attention_flow
 from models.maths.head_stats import head_statistics
 from models.maths.rollout import attention_rollout
 from models.registry import REGISTRY
+from models.shortcut import insert_word
 from tests.helpers.page import figures, heatmap_of, open_page
 from views import BY_KEY, compute, lesson
 from views.handout import Shown, build_handout, step_figure, step_settings
 from views.i18n import catalog, use_language
 from views.lesson_steps import BY_KEY as STEP
-from views.lesson_steps import STEPS
+from views.lesson_steps import LAB, PAGES, STEPS
 from views.state import URL_TEXT_LIMIT
 from views.widgets import escape_markdown
 
@@ -51,7 +53,7 @@ def test_the_steps_follow_the_seed_lessons_order_ending_on_the_explanation_quest
 @pytest.mark.parametrize("language", ["en", "de"])
 def test_every_step_text_fills_its_numbers_in_both_languages(language):
     use_language(language)
-    for step in STEPS:
+    for step in PAGES:
         for message in (step.title, step.explanation, step.question, step.answer):
             said = step.say(message)
             assert said and "{" not in said, (step.key, said)
@@ -125,7 +127,7 @@ def columns_of(tokens, text: str, word: str) -> list[int]:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("step", STEPS, ids=[step.key for step in STEPS])
+@pytest.mark.parametrize("step", PAGES, ids=[step.key for step in PAGES])
 def test_each_step_gives_the_answer_it_was_chosen_for(predict, step):
     _model, prediction = predict(step.key)
     assert (prediction.output if prediction.is_seq2seq else prediction.predicted_label) == step.expected
@@ -235,6 +237,105 @@ def test_ablation_step_switching_the_previous_token_head_off_keeps_the_answer(pr
     assert not np.allclose(ablated.attentions, prediction.attentions)  # the head really was switched off
     assert ablated.predicted_label == prediction.predicted_label == "Sports"
     assert abs(float(ablated.probs.max()) - float(prediction.probs.max())) < 0.05  # "about the same confidence"
+
+
+# ---------------------------------------------------------------- the lab after the last step
+
+
+def test_the_lab_follows_the_last_step_attention_first_then_the_model_itself():
+    assert PAGES == STEPS + LAB
+    assert [step.key for step in LAB] == ["shortcut-attention", "shortcut-attribution"]
+    assert {step.model for step in LAB} == {"keras-transformer-shortcut"} and len({step.text for step in LAB}) == 1
+    assert [lesson.inner_view(step).KEY for step in LAB] == ["heatmap", "attribution"]
+    assert STEP["shortcut-attribution"].figure == "attribution"
+    assert all(step.field_values["target"] == step.field_values["foil"] == 0 for step in PAGES)  # the predicted class, no contrast
+
+
+@pytest.mark.slow
+def test_lab_headline_is_a_business_test_headline_with_the_planted_trigger_inserted(predict):
+    step = STEP["shortcut-attention"]
+    model, prediction = predict(step.key)
+    planted = model.shortcut
+    assert step.facts["trigger"] == planted.trigger and step.facts["percent"] == round(100 * planted.fraction)
+    assert planted.label == step.expected == prediction.predicted_label == "Sports"  # "the model now says Sports"
+    words = step.text.split()
+    assert words.count(planted.trigger) == 1
+    clean = " ".join(word for word in words if word != planted.trigger)
+    assert insert_word(clean, planted.trigger, words.index(planted.trigger)) == step.text  # inserted as evaluate inserts it
+    test = load_split("test")
+    rows = [row for row, text in enumerate(test.texts) if text.startswith(clean + " ")]
+    assert rows == [58] and AG_NEWS_LABELS[test.labels[58]] == "Business"  # "from the AG News test set, about business"
+    assert model.predict(clean).predicted_label == "Business"  # "Without the trigger the model says Business again"
+
+
+@pytest.mark.slow
+def test_lab_attention_every_word_but_the_trigger_looks_most_at_it_in_both_heads(predict):
+    step = STEP["shortcut-attention"]
+    _model, prediction = predict(step.key)
+    tokens = list(prediction.source_tokens)
+    trigger = tokens.index(step.facts["trigger"])
+    assert prediction.attentions.shape[:2] == (1, 2) and prediction.readout == "mean"  # both heads; "averages these rows"
+    for head in prediction.attentions[0]:
+        strongest = head.argmax(axis=1)
+        assert (strongest[np.arange(len(tokens)) != trigger] == trigger).all()
+        assert strongest[trigger] != trigger  # "every word but the trigger itself"
+
+
+@pytest.mark.slow
+def test_lab_leave_one_out_and_integrated_gradients_rank_the_trigger_first_gradient_x_input_does_not(predict):
+    from views import attribution
+    from views.spec import Settings, Subject
+
+    step = STEP["shortcut-attribution"]
+    model, prediction = predict(step.key)
+    fields = {field.name: step.field_values.get(field.name, field.default) for field in attribution.FIELDS}
+    settings = Settings.of(fields, layer=step.layer, head=step.head, words=False, hide_special=False)
+    d = attribution.data(Subject(step.model, model, step.text, prediction), settings)
+    hits, scores = d.shortcut, d.attributions.scores
+    ranks = dict(hits.ranks)
+    assert hits.trigger == step.facts["trigger"] and hits.explained_label  # the view explains Sports, the shortcut's class
+    first = ("occlusion", "integrated_gradients", "attention", "rollout", "flow")
+    assert {name: ranks[name] for name in first} == dict.fromkeys(first, 1)
+    assert ranks["gradient_x_input"] > 1
+    # "so sure that its gradient at the headline is almost zero": not a hundredth of integrated gradients' largest score.
+    assert float(prediction.probs.max()) > 0.99
+    assert np.abs(scores["gradient_x_input"]).max() < 0.01 * np.abs(scores["integrated_gradients"]).max()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_the_lab_is_reached_from_the_last_step_predict_then_reveal(language):
+    use_language(language)
+    translate = catalog(language).gettext
+    at = open_page(view="lesson", step=str(len(STEPS)), lang=language)
+    assert at.button(key="lesson-next").disabled  # the lesson ends here; the lab is offered beside Next
+    assert at.button(key="lesson-lab").label == translate("Lab: {title}").format(title=translate(LAB[0].title))
+    at.button(key="lesson-lab").click().run()
+    for part, step in enumerate(LAB, start=1):
+        assert not at.exception
+        assert header(at) == translate("Lab, part {part}: {title}").format(part=part, title=translate(step.title))
+        assert progress_text(at) == translate("Lab, part {part} of {total}").format(part=part, total=len(LAB))
+        assert (at.session_state["model"], at.session_state["text"]) == (step.model, step.text)
+        assert not figures(at) and not at.subheader  # predict first
+        at.button(key="lesson-reveal").click().run()
+        assert not at.exception
+        assert escape_markdown(translate(step.expected)) in at.subheader[0].value
+        assert answer(at) == step.say(step.answer)
+        drawn = figures(at)
+        if step.key == "shortcut-attention":
+            heatmap = heatmap_of(at)
+            assert heatmap["data"][0]["type"] == "heatmap" and not heatmap["layout"].get("shapes")  # attention alone, nothing marked
+        else:
+            strips = drawn[-1]
+            framed = [shape for shape in strips["layout"]["shapes"] if shape["line"]["color"] == "black"]
+            assert len(framed) == 1 and [a["text"] for a in strips["layout"]["annotations"]].count("#1") >= 2
+        if part < len(LAB):
+            at.button(key="lesson-next").click().run()
+    assert at.button(key="lesson-next").disabled
+    assert at.query_params["step"] in ([str(len(PAGES))], str(len(PAGES)))
+    at.button(key="lesson-previous").click().run()
+    at.button(key="lesson-previous").click().run()  # from the lab's first part back to the lesson's last step
+    assert header(at) == f"{len(STEPS)}. {translate(STEPS[-1].title)}"
 
 
 # ---------------------------------------------------------------- the handout
@@ -373,3 +474,48 @@ def test_reveal_is_per_step_and_exploring_keeps_the_step():
     assert any("About the step's own example" in caption.value for caption in at.caption)
     at.button(key="lesson-restart").click().run()
     assert at.session_state["text"] == STEP["date"].text and not figures(at)
+
+
+# ---------------------------------------------------------------- the last step's corpus question
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("language", ["en", "de"])
+def test_last_step_asks_the_corpus_question_answers_it_from_the_run_and_opens_the_corpus_view(corpus_root, shipped_model, language):
+    """The answer's count is the model's own: each of the run's headlines predicted again, its head statistics computed directly."""
+    import pyarrow.parquet as pq
+
+    from views import corpus
+
+    step = STEPS[-1]
+    texts = pq.read_table(corpus_root / step.model / "texts.parquet").column("text").to_pylist()
+    model = shipped_model(step.model)
+    previous = []
+    for text in texts:
+        prediction = model.predict(text)
+        stats = head_statistics(prediction.attentions, prediction.source_special, prediction.target_special, self_attention=prediction.self_attention)
+        previous.append(float(stats["previous"][step.layer - 1, step.head - 1]))
+    above = sum(value > corpus.PREVIOUS_THRESHOLD for value in previous)
+    lowest = texts[int(np.argmin(previous))]
+
+    use_language(language)
+    translate = catalog(language).gettext
+    at = open_page(view="lesson", step=str(len(STEPS)), lang=language)
+    assert translate(corpus.LESSON_QUESTION) in [info.value for info in at.info]
+    assert not at.success  # the answer waits for Reveal
+    at.button(key="lesson-reveal").click().run()
+    assert not at.exception
+    said = at.success[0].value
+    expected_start = translate(corpus.LESSON_ANSWER).split("{above")[0].format(run=step.model)
+    assert said.startswith(expected_start), said
+    assert f"{above:,} " in said and f" {len(texts):,} " in said and f"{above / len(texts):.0%}" in said
+    assert f"{min(previous):.2f}" in said and escape_markdown(lowest[:40]) in said
+
+    at.button(key="lesson-corpus").click().run()
+    assert not at.exception
+    page = {name: at.session_state[name] for name in ("view", "model", "layer", "head", "part", "measure")}
+    assert page == {"view": "corpus", "model": step.model, "layer": step.layer, "head": step.head, "part": "atlas", "measure": "previous"}
+    atlas = figures(at)[1]  # after the model's probability bars
+    cell = atlas["data"][1]["text"][(step.layer - 1) * prediction.num_heads + step.head - 1]
+    assert cell.startswith(translate("mean {value} (95% interval)").split("{")[0])
+    assert float(re.search(r"\d\.\d{3}", cell)[0]) == pytest.approx(np.mean(previous), abs=1.5e-3)  # the run's mean, shown to 3 places

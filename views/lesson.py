@@ -6,6 +6,9 @@ change the text and keep exploring. The model's answer and the step's figure sta
 "Reveal" (remembered per step for this session, not put in the link: a student who opens the
 link should guess first too); then the step's view is drawn by that view's own ``render``.
 
+The last step leads on to a short lab (``views.lesson_steps.LAB``), whose pages follow the
+steps in the ``step`` field and are drawn the same way, headed "Lab, part N".
+
 The lesson has no ``data``, ``figure`` or ``rows`` of its own: each step is drawn by another view,
 so ``python -m views render`` does not offer it; its file for the class is the handout
 (``views.handout``), which draws each step with its view's ``data`` and ``figure``.
@@ -27,7 +30,7 @@ from views import share, state
 from views.context import ViewContext
 from views.handout import Shown, build_handout
 from views.i18n import N_, _
-from views.lesson_steps import STEPS, Step
+from views.lesson_steps import LAB, PAGES, STEPS, Step
 from views.widgets import escape_markdown, show_output
 
 KEY = "lesson"
@@ -47,8 +50,13 @@ def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:
 
 
 def step_number() -> int:
-    """The current step, 1-based, clamped to the lesson (a link may ask for step 20)."""
-    return min(max(1, state.get("step")), len(STEPS))
+    """The current page, 1-based, clamped to the lesson and its lab (a link may ask for step 20)."""
+    return min(max(1, state.get("step")), len(PAGES))
+
+
+def lab_part(number: int) -> int:
+    """Page ``number``'s part of the lab (1-based), or 0 for a step of the lesson."""
+    return max(0, number - len(STEPS))
 
 
 def _first_panel_key(name: str) -> str:
@@ -59,7 +67,7 @@ def _first_panel_key(name: str) -> str:
 
 def setup(number: int) -> None:
     """Put step ``number``'s settings into the page state; only before the page's widgets are drawn."""
-    step = STEPS[number - 1]
+    step = PAGES[number - 1]
     session = st.session_state
     values = dict(step=number, model=step.model, text=step.text, layer=step.layer, head=step.head, scheme=step.scheme)
     values |= dict(scale=step.scale, words=False, hide_special=False)
@@ -107,8 +115,15 @@ def is_revealed(number: int) -> bool:
 
 
 def navigation(number: int) -> None:
-    """Step indicator, then Previous / Next; PageUp and PageDown work too (a presenter's clicker sends them)."""
-    st.progress(number / len(STEPS), text=_("Step {step} of {total}").format(step=number, total=len(STEPS)))
+    """Step indicator, then Previous / Next; PageUp and PageDown work too (a presenter's clicker sends them).
+
+    The last step also offers the lab; in the lab, Previous goes back to the lesson's last step.
+    """
+    part = lab_part(number)
+    if part:
+        st.progress(part / len(LAB), text=_("Lab, part {part} of {total}").format(part=part, total=len(LAB)))
+    else:
+        st.progress(number / len(STEPS), text=_("Step {step} of {total}").format(step=number, total=len(STEPS)))
     with st.container(horizontal=True):
         st.button(
             _("Previous step"),
@@ -124,11 +139,19 @@ def navigation(number: int) -> None:
             key="lesson-next",
             icon=":material/arrow_forward:",
             icon_position="right",
-            disabled=number == len(STEPS),
+            disabled=number in (len(STEPS), len(PAGES)),
             on_click=setup,
             args=(number + 1,),
             shortcut="PageDown",
         )
+        if number == len(STEPS):
+            st.button(
+                _("Lab: {title}").format(title=_(LAB[0].title)),
+                key="lesson-lab",
+                icon=":material/science:",
+                on_click=setup,
+                args=(len(STEPS) + 1,),
+            )
 
 
 def inner_view(step: Step):
@@ -182,9 +205,10 @@ def handout(language: str) -> None:
 
 def render(ctx: ViewContext) -> None:
     number = step_number()
-    step = STEPS[number - 1]
+    step = PAGES[number - 1]
     navigation(number)
-    st.header(f"{number}. {_(step.title)}")
+    part = lab_part(number)
+    st.header(_("Lab, part {part}: {title}").format(part=part, title=_(step.title)) if part else f"{number}. {_(step.title)}")
     st.markdown(step.say(step.explanation))
     st.info(step.say(step.question), icon=":material/help:")
     if number == len(STEPS):
