@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from views import ablation, attribution, compare, flow, headview, heatmap, layers, lesson, norms, overview, qkv, rollout, stats
+from views import ablation, attribution, compare, corpus, flow, headview, heatmap, layers, lesson, norms, overview, qkv, rollout, stats
 
-VIEWS: tuple[ModuleType, ...] = (heatmap, overview, headview, stats, qkv, rollout, flow, norms, layers, compare, attribution, ablation, lesson)
+VIEWS: tuple[ModuleType, ...] = (heatmap, overview, headview, stats, qkv, rollout, flow, norms, layers, compare, attribution, ablation, corpus, lesson)
 BY_KEY = {view.KEY: view for view in VIEWS}

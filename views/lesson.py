@@ -26,7 +26,7 @@ import streamlit as st
 
 from models.base import AttentionModel, LensError
 from models.contract import Prediction
-from views import share, state
+from views import corpus, share, state
 from views.context import ViewContext
 from views.handout import Shown, build_handout
 from views.i18n import N_, _
@@ -213,6 +213,8 @@ def render(ctx: ViewContext) -> None:
     st.info(step.say(step.question), icon=":material/help:")
     if number == len(STEPS):
         share.show_share("lesson")
+        # A question one headline cannot answer: the corpus view answers it from a whole run.
+        corpus.lesson_question(step.model, step.layer, step.head, is_revealed(number))
     if not is_revealed(number):
         st.button(_("Reveal"), key="lesson-reveal", type="primary", icon=":material/visibility:", on_click=_reveal, args=(number, True))
     else:
