@@ -937,6 +937,30 @@ def load_clean(sources: Sources) -> str:
     return f"{sum(result['tracebacks'] for result in results)} tracebacks, {sum(result['leaks'] for result in results)} pages showing another session's text"
 
 
+# ---------------------------------------------------------------------------------------------
+# Corpus pass
+
+
+def corpus_table(sources: Sources) -> str:
+    """Texts per second and peak memory of each engine of the corpus pass (bench/results/corpus.json)."""
+    result = sources.result("corpus.json")
+    rows = [
+        [
+            f"`--engine {run['engine']}`",
+            f"{run['n']:,}",
+            f"{run['sampled_texts']:,}",
+            f"{run['texts_per_second']:.1f}",
+            f"{run['seconds']:,.0f} s ({run['wall_seconds']:,.0f} s with start-up)",
+            megabytes(run["peak_rss_mb"]),
+            f"{run['load_average_1min']['before']:.1f} → {run['load_average_1min']['after']:.1f}",
+        ]
+        for run in result["runs"]
+    ]
+    header = ["engine", "texts", "sampled for vectors", "texts/s", "run", "peak memory", "load average"]
+    cpus = result["machine"]["cpus"]
+    return f"{table(header, rows)}\n\n{result['model']}, batch {result['runs'][0]['batch']}, {cpus} cores ({provenance(result)})."
+
+
 BLOCKS: dict[str, Callable[[Sources], str]] = {
     "models": models_table,
     "validation-accuracy": validation_range,
@@ -988,6 +1012,7 @@ BLOCKS: dict[str, Callable[[Sources], str]] = {
     "heatmap-weights-bytes": heatmap_weights_bytes,
     "soak-peak": soak_peak(long=False),
     "soak-long-peak": soak_peak(long=True),
+    "corpus": corpus_table,
 }
 
 

@@ -31,6 +31,27 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
+def _engine_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--engine", choices=("local", "ray"), default="local", help="run here (default) or through Ray Data's actor pool, one model per actor")
+    parser.add_argument("--address", help="with --engine ray: a Ray cluster's address (ray://HOST:10001 or auto); default: a local Ray with 2 CPUs")
+    parser.add_argument("--workers", type=int, help="with --engine ray: model actors (default: one per CPU of the cluster)")
+
+
+def _check_engine(args: argparse.Namespace) -> None:
+    if args.engine != "ray" and (args.address or args.workers):
+        raise LensError("--address and --workers are for --engine ray")
+
+
+def _mapper(args: argparse.Namespace):
+    """None (the command's own loop) for --engine local, else the per-text map on Ray actors."""
+    _check_engine(args)
+    if args.engine != "ray":
+        return None
+    from models.ray_engine import mapper
+
+    return mapper(args.model, args.address, args.workers)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m models", description="Attention Lens models")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -66,6 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     faithfulness.add_argument("--beam", type=int, help="beam width of normalized AOPC's search for the best and worst orderings (default 5)")
     faithfulness.add_argument("--normalized-n", type=int, help="search normalized AOPC's bounds on the first N texts only (default: all n)")
     faithfulness.add_argument("--normalized-max-units", type=int, help="and only on those of at most this many tokens (default: any)")
+    _engine_arguments(faithfulness)
 
     truth = commands.add_parser("ground-truth", help="how often each explanation ranks a shortcut model's trigger first, on N flipped AG News test rows")
     truth.add_argument("--model", required=True, help="a model with a planted shortcut (keras-transformer-shortcut, minilm-shortcut)")
@@ -75,15 +97,14 @@ def _parser() -> argparse.ArgumentParser:
     truth.add_argument("--data", help="folder holding the CSVs (default: $AG_NEWS_DIR, ../shared/data/ag_news)")
     truth.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     truth.add_argument("--write", action="store_true", help="also write assets/ID/ground_truth.json (the shipped figure)")
+    _engine_arguments(truth)
 
     corpus = commands.add_parser("corpus", help="every head's statistics, predictions and a query/key sample over a corpus, as Parquet tables in --out")
     corpus.add_argument("--model", required=True, help="a classifier")
     corpus.add_argument("--data", help="a CSV (columns text, optionally label) or TXT (one text per line); default: the AG News test set")
     corpus.add_argument("--n", type=int, help="only the first N texts (default: all)")
     corpus.add_argument("--out", type=Path, required=True, help="the run's folder (its tables and run.json)")
-    corpus.add_argument("--engine", choices=("local", "ray"), default="local", help="run here (default) or through Ray Data's actor pool")
-    corpus.add_argument("--address", help="with --engine ray: a Ray cluster's address (ray://HOST:10001 or auto); default: a local Ray with 2 CPUs")
-    corpus.add_argument("--workers", type=int, help="with --engine ray: model actors (default: one per CPU of the cluster)")
+    _engine_arguments(corpus)
     corpus.add_argument("--batch", type=int, default=32, help="texts per batch (default 32)")
     corpus.add_argument("--sample-tokens", type=int, default=5000, help="tokens per head whose query and key vectors are kept (default 5000, at most 10000)")
 
@@ -225,6 +246,7 @@ def _faithfulness(args: argparse.Namespace) -> None:
     beam = BEAM_WIDTH if args.beam is None else args.beam
     if beam < 1 or any(value is not None and value < 0 for value in (args.normalized_n, args.normalized_max_units)):
         raise LensError("--beam must be at least 1, --normalized-n and --normalized-max-units at least 0")
+    mapper = _mapper(args)
     model = registry.load(args.model)
     reason = supports_attribution(model)
     if reason:
@@ -237,7 +259,14 @@ def _faithfulness(args: argparse.Namespace) -> None:
 
     steps = args.steps or DEFAULT_STEPS
     report, gaps = dataset_faithfulness(
-        model, texts, steps=steps, progress=progress, beam=beam, normalized_texts=args.normalized_n, normalized_max_units=args.normalized_max_units
+        model,
+        texts,
+        steps=steps,
+        progress=progress,
+        beam=beam,
+        normalized_texts=args.normalized_n,
+        normalized_max_units=args.normalized_max_units,
+        mapper=mapper,
     )
     completeness = gap_summary(gaps)
     if args.write:
@@ -292,12 +321,13 @@ def _ground_truth(args: argparse.Namespace) -> None:
         raise LensError(f"{args.model} has no planted shortcut; ground truth needs one of: {', '.join(m for m in registry.available() if shortcut_of(m))}")
     if args.samples < 2:
         raise LensError(f"--samples must be at least 2, got {args.samples}")
+    mapper = _mapper(args)
     model = registry.load(args.model)
 
     def progress(done: int, total: int) -> None:
         print(f"\r{done}/{total} texts", end="\n" if done == total else "", file=sys.stderr, flush=True)
 
-    report = ground_truth.ground_truth(model, shortcut, n=args.n, seed=args.seed, samples=args.samples, data_dir=args.data, progress=progress)
+    report = ground_truth.ground_truth(model, shortcut, n=args.n, seed=args.seed, samples=args.samples, data_dir=args.data, progress=progress, mapper=mapper)
     if args.write:
         atomic_write_json(found.asset_dir / "ground_truth.json", {**report, "versions": package_versions()})
     if args.json:
@@ -309,8 +339,7 @@ def _ground_truth(args: argparse.Namespace) -> None:
 def _corpus(args: argparse.Namespace) -> None:
     from models.corpus import run_corpus
 
-    if args.engine != "ray" and (args.address or args.workers):
-        raise LensError("--address and --workers are for --engine ray")
+    _check_engine(args)
     record = run_corpus(
         args.model,
         None,

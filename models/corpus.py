@@ -248,7 +248,7 @@ class VectorSample:
                 f"--sample-tokens must be between 0 and {MAX_POINTS_PER_HEAD // 2} (queries and keys: at most {MAX_POINTS_PER_HEAD:,} points per head)"
             )
         wanted = min(count, sample_tokens // tokens_per_text)
-        chosen = np.random.default_rng(seed).choice(count, size=wanted, replace=False) if wanted else []
+        chosen: Iterable[int] = np.random.default_rng(seed).choice(count, size=wanted, replace=False) if wanted else ()
         return cls(frozenset(int(i) for i in chosen), tokens_per_text, seed)
 
     def positions(self, text_id: int, length: int) -> np.ndarray:
@@ -617,48 +617,14 @@ class CorpusWorker:
         return {name: np.array([value], dtype=object) for name, value in record.items()}
 
 
-def _lens_error_in(exc: BaseException) -> LensError | None:
-    """The LensError a Ray worker raised, found among the exceptions Ray wraps it in."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, LensError):
-            return current
-        seen.add(id(current))
-        current = getattr(current, "cause", None) or current.__cause__
-    return None
-
-
 def _ray(model_id: str, corpus: Corpus, size: int, sample: VectorSample, address: str | None, workers: int | None) -> Iterator[BatchTables]:
-    """``compute_batch`` through Ray Data ``map_batches`` on an actor pool, results in text order.
+    """``compute_batch`` through Ray Data ``map_batches`` on an actor pool (``models.ray_engine``), results in text order.
 
     The driver never loads the model: each actor does, once.
     """
-    try:
-        import ray
-    except ImportError:
-        raise LensError("--engine ray needs Ray: pip install -r requirements.txt (it pins ray[data])") from None
-    started = not ray.is_initialized()
-    if started:
-        if address:
-            ray.init(address=address, logging_level="ERROR")
-        else:
-            # The workers import this repository's modules, and run offline as the driver does.
-            passed = {
-                name: os.environ[name] for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "TF_CPP_MIN_LOG_LEVEL", "AG_NEWS_DIR") if name in os.environ
-            }
-            ray.init(
-                num_cpus=2,
-                include_dashboard=False,
-                logging_level="ERROR",
-                log_to_driver=False,
-                runtime_env={"env_vars": {"PYTHONPATH": str(REPO_ROOT), **passed}},
-            )
-    try:
-        context = ray.data.DataContext.get_current()
-        context.execution_options.preserve_order = True
-        context.enable_progress_bars = False
-        pool = workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
+    from models import ray_engine
+
+    with ray_engine.session(address) as ray, ray_engine.user_errors():
         items = [{"text_id": i, "text": t, "gold": g} for i, t, g in corpus.rows()]
         dataset = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / size)))
         results = dataset.map_batches(
@@ -666,20 +632,11 @@ def _ray(model_id: str, corpus: Corpus, size: int, sample: VectorSample, address
             fn_constructor_kwargs={"model_id": model_id, "sample": sample},
             batch_size=size,
             batch_format="numpy",
-            concurrency=pool,
+            concurrency=ray_engine.actors(ray, workers),
             num_cpus=1,
         )
-        try:
-            for record in results.iter_rows():
-                yield BatchTables.from_bytes(record)
-        except Exception as exc:
-            found = _lens_error_in(exc)
-            if found is None:
-                raise
-            raise LensError(str(found)) from None
-    finally:
-        if started:
-            ray.shutdown()
+        for record in results.iter_rows():
+            yield BatchTables.from_bytes(record)
 
 
 # ---------------------------------------------------------------- the command
@@ -706,17 +663,12 @@ def _versions(engine: str) -> dict[str, str]:
 
 @dataclass
 class Progress:
-    """Texts done, with texts per second, on one line of stderr (``print`` = False keeps quiet)."""
+    """Texts done, with texts per second and the time left, on one line of stderr."""
 
     total: int
-    show: bool = True
-    done: int = 0
     started: float = field(default_factory=time.perf_counter)
 
     def __call__(self, done: int) -> None:
-        self.done = done
-        if not self.show:
-            return
         elapsed = time.perf_counter() - self.started
         rate = done / elapsed if elapsed > 0 else 0.0
         left = (self.total - done) / rate if rate > 0 else math.nan

@@ -38,7 +38,7 @@ import os
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -321,6 +321,12 @@ def git_state() -> dict:
     return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": bool(git("status", "--porcelain", "--", *SOURCES))}
 
 
+def text_explained(model, item: tuple) -> Explained:
+    """``explain`` of one item (text, trigger, target class, steps, samples, seed): ``ground_truth``'s per-text work."""
+    text, trigger, target, steps, samples, seed = item
+    return explain(model, text, trigger, target, steps=steps, samples=samples, seed=seed)
+
+
 def ground_truth(
     model,
     shortcut: Shortcut,
@@ -331,8 +337,13 @@ def ground_truth(
     samples: int = DEFAULT_SAMPLES,
     data_dir=None,
     progress: Callable[[int, int], None] | None = None,
+    mapper: Callable[[Callable, list], Iterable] | None = None,
 ) -> dict:
-    """Every method's hit rate, ranks and mass share on ``n`` flipped test texts, with timings."""
+    """Every method's hit rate, ranks and mass share on ``n`` flipped test texts, with timings.
+
+    ``mapper(text_explained, items)`` runs the per-text explanations elsewhere, in order
+    (``models.ray_engine.mapper``); default: here, one by one.
+    """
     reason = supports_attribution(model)
     if reason:
         raise LensError(reason)
@@ -348,8 +359,9 @@ def ground_truth(
     seconds: dict[str, float] = {name: 0.0 for name in METHODS}
     unavailable: dict[str, str] = {}
     words = []
-    for done, (index, text) in enumerate(texts, start=1):
-        result = explain(model, text, shortcut.trigger, shortcut.target, steps=steps, samples=samples, seed=seed + index)
+    items = [(text, shortcut.trigger, shortcut.target, steps, samples, seed + index) for index, text in texts]
+    run = mapper or (lambda function, given: (function(model, item) for item in given))
+    for done, result in enumerate(run(text_explained, items), start=1):
         words.append(len(result.words))
         unavailable.update(result.unavailable)
         for name, values in result.scores.items():

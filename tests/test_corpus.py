@@ -208,8 +208,17 @@ def test_a_text_generator_is_refused(tmp_path, capsys):
     assert "runs classifiers" in capsys.readouterr().err
 
 
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray with 2 CPUs for this module's Ray tests (each command leaves a running Ray alone)."""
+    from models import ray_engine
+
+    with ray_engine.session(None) as ray:
+        yield ray
+
+
 @pytest.mark.slow
-def test_ray_engine_writes_the_same_tables(local_run, tmp_path):
+def test_ray_engine_writes_the_same_tables(local_run, local_ray, tmp_path):
     """The same texts through Ray Data's actor pool on a local Ray with 2 CPUs: every table equal to 1e-6."""
     out = tmp_path / "ray"
     record = run_corpus(MODEL, TEXTS, out, labels=LABELS, batch=5, sample_tokens=SAMPLE_TOKENS, engine="ray", workers=2, progress=lambda done: None)
@@ -229,3 +238,63 @@ def test_ray_engine_writes_the_same_tables(local_run, tmp_path):
                 np.testing.assert_allclose(a, b, atol=1e-6, err_msg=f"{name}.{column}")
             else:
                 assert [list(x) if isinstance(x, np.ndarray) else x for x in a] == [list(y) if isinstance(y, np.ndarray) else y for y in b], f"{name}.{column}"
+
+
+def without_timings(value):
+    """``value`` without the wall-clock figures, which no two runs share."""
+    timings = {"seconds", "seconds_per_text", "total_seconds", "load_average", "evaluated"}
+    if isinstance(value, dict):
+        return {key: without_timings(item) for key, item in value.items() if key not in timings}
+    return value
+
+
+def assert_close(a, b, path="report"):
+    if isinstance(a, dict):
+        assert set(a) == set(b), path
+        for key in a:
+            assert_close(a[key], b[key], f"{path}.{key}")
+    elif isinstance(a, list | tuple):
+        assert len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_close(x, y, f"{path}[{i}]")
+    elif isinstance(a, float):
+        assert a == pytest.approx(b, abs=1e-6), path
+    else:
+        assert a == b, path
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_the_same_faithfulness(model, local_ray):
+    """dataset_faithfulness with its per-text work on Ray actors: the same report (to 1e-6) as in this process."""
+    from models.explain.faithfulness import dataset_faithfulness
+    from models.ray_engine import mapper
+
+    texts = TEXTS[:3]
+    here, gaps_here = dataset_faithfulness(model, texts, steps=32, beam=1, normalized_texts=2)
+    there, gaps_there = dataset_faithfulness(model, texts, steps=32, beam=1, normalized_texts=2, mapper=mapper(MODEL, workers=2))
+    assert here["normalized"]["texts"] == 2 and "random" in here
+    assert_close(without_timings(there), without_timings(here))
+    np.testing.assert_allclose(gaps_there, gaps_here, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_the_same_ground_truth(local_ray):
+    """ground_truth with its explanations on Ray actors: the same ranks and shares as in this process."""
+    from models import registry
+    from models.ground_truth import ground_truth
+    from models.ray_engine import mapper
+    from models.shortcut import shortcut_of
+
+    shortcut = shortcut_of("keras-transformer-shortcut")
+    shortcut_model = registry.load("keras-transformer-shortcut")
+    here = ground_truth(shortcut_model, shortcut, n=2, samples=16)
+    there = ground_truth(shortcut_model, shortcut, n=2, samples=16, mapper=mapper("keras-transformer-shortcut", workers=2))
+    assert here["n"] == 2 and here["methods"]
+    assert_close(without_timings(there), without_timings(here))
+
+
+def test_engine_options_need_the_ray_engine(capsys):
+    from models.__main__ import main
+
+    assert main(["faithfulness", "--model", MODEL, "--n", "1", "--address", "auto"]) == 2
+    assert "--address and --workers are for --engine ray" in capsys.readouterr().err

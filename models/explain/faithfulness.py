@@ -66,7 +66,7 @@ models where the right ranking is known; ``faithfulness_table`` runs them on a l
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -353,6 +353,35 @@ def most_faithful(table: list[dict]) -> str | None:
     return max(table, key=lambda row: row["comprehensiveness"] - row["sufficiency"])["method"]
 
 
+def text_faithfulness(model, item: tuple) -> tuple[dict[str, dict], float, dict[str, float], dict[str, int]]:
+    """One text's part of ``dataset_faithfulness``: ``item`` is (position from 1, text, steps, beam, search its normalized AOPC, max units).
+
+    Returns each method's measures (and the random ranking's), the integrated-gradients
+    completeness gap, each method's seconds, and whether its normalized AOPC was searched, was
+    undefined, or had a bound set by an explanation (0 or 1 each). Pure in the model and the
+    item, so that any process that loaded the same model gives the same answer.
+    """
+    done, text, steps, beam, search, max_units = item
+    probs = runner_for(model).probs
+    a = attribute(model, text, steps=steps)
+    # A random ranking (seeded by the text's position) is the reference any explanation must beat.
+    noise = np.random.default_rng(done).random(len(a.tokens))
+    reference = {
+        "method": RANDOM,
+        "comprehensiveness": comprehensiveness(a.token_ids, a.groups, noise, a.special, a.target, probs),
+        "sufficiency": sufficiency(a.token_ids, a.groups, noise, a.special, a.target, probs),
+    }
+    rows = {row["method"]: dict(row) for row in [*faithfulness_scores(a, probs), reference]}
+    units = sum(not special for special in a.special)
+    found = {"searched": 0, "undefined": 0, "beaten": 0}
+    if search and (max_units is None or units <= max_units):
+        bounds, table = normalized_scores(a, probs, beam, {RANDOM: noise})
+        found = {"searched": 1, "undefined": int(not bounds.upper - bounds.lower > 1e-12), "beaten": int(bounds.beaten)}
+        for row in table:
+            rows[row["method"]].update(row)
+    return rows, a.completeness_gap, dict(a.seconds), found
+
+
 def dataset_faithfulness(
     model,
     texts: Sequence[str],
@@ -362,6 +391,7 @@ def dataset_faithfulness(
     beam: int = BEAM_WIDTH,
     normalized_texts: int | None = None,
     normalized_max_units: int | None = None,
+    mapper: Callable[[Callable, list], Iterable] | None = None,
 ) -> tuple[dict, np.ndarray]:
     """Mean comprehensiveness and sufficiency of every method over ``texts`` (token level), normalized
     AOPC over the first ``normalized_texts`` of them (default: all) that have at most
@@ -378,38 +408,26 @@ def dataset_faithfulness(
     "texts" counts the texts searched, "undefined" those whose bounds coincide (one unit), left out
     of the normalized means;
     "bounds_set_by_an_explanation" those where an explanation's ordering beat the beam search.
-    ``progress(done)`` is called after each text.
+    ``progress(done)`` is called after each text. ``mapper(text_faithfulness, items)`` runs the
+    per-text work elsewhere, in order (``models.ray_engine.mapper``); default: here, one by one.
     """
     limit = len(texts) if normalized_texts is None else min(normalized_texts, len(texts))
     per_text: dict[str, dict[str, list[float]]] = {}
     seconds: dict[str, list[float]] = {}
     gaps, searched, undefined, beaten = [], 0, 0, 0
-    probs = runner_for(model).probs
-    for done, text in enumerate(texts, start=1):
-        a = attribute(model, text, steps=steps)
-        gaps.append(a.completeness_gap)
-        # A random ranking (seeded by the text's position) is the reference any explanation must beat.
-        noise = np.random.default_rng(done).random(len(a.tokens))
-        reference = {
-            "method": RANDOM,
-            "comprehensiveness": comprehensiveness(a.token_ids, a.groups, noise, a.special, a.target, probs),
-            "sufficiency": sufficiency(a.token_ids, a.groups, noise, a.special, a.target, probs),
-        }
-        rows = {row["method"]: dict(row) for row in [*faithfulness_scores(a, probs), reference]}
-        units = sum(not special for special in a.special)
-        if done <= limit and (normalized_max_units is None or units <= normalized_max_units):
-            searched += 1
-            bounds, table = normalized_scores(a, probs, beam, {RANDOM: noise})
-            undefined += int(not bounds.upper - bounds.lower > 1e-12)
-            beaten += int(bounds.beaten)
-            for row in table:
-                rows[row["method"]].update(row)
+    items = [(done, text, steps, beam, done <= limit, normalized_max_units) for done, text in enumerate(texts, start=1)]
+    run = mapper or (lambda function, given: (function(model, item) for item in given))
+    for done, (rows, gap, took, search) in enumerate(run(text_faithfulness, items), start=1):
+        gaps.append(gap)
+        searched += search["searched"]
+        undefined += search["undefined"]
+        beaten += search["beaten"]
         for name, row in rows.items():
             values = per_text.setdefault(name, {measure: [] for measure in MEASURES})
             for measure in MEASURES:
                 if measure in row:
                     values[measure].append(row[measure])
-            seconds.setdefault(name, []).append(a.seconds.get(name, 0.0))
+            seconds.setdefault(name, []).append(took.get(name, 0.0))
         if progress is not None:
             progress(done)
     report: dict = {
