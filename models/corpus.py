@@ -613,7 +613,11 @@ class CorpusWorker:
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         ids = [int(i) for i in batch["text_id"]]
         golds = [str(g) for g in batch["gold"]]
-        record = compute_batch(self.model, ids, [str(t) for t in batch["text"]], golds, self.sample).to_bytes()
+        try:
+            record = {**compute_batch(self.model, ids, [str(t) for t in batch["text"]], golds, self.sample).to_bytes(), "error": ""}
+        except LensError as exc:
+            # Sent back as data: Ray wraps a worker's exception and its cause does not survive the trip.
+            record = {"texts": b"", "heads": b"", "vectors": b"", "shape": "", "error": str(exc)}
         return {name: np.array([value], dtype=object) for name, value in record.items()}
 
 
@@ -624,7 +628,7 @@ def _ray(model_id: str, corpus: Corpus, size: int, sample: VectorSample, address
     """
     from models import ray_engine
 
-    with ray_engine.session(address) as ray, ray_engine.user_errors():
+    with ray_engine.session(address) as ray:
         items = [{"text_id": i, "text": t, "gold": g} for i, t, g in corpus.rows()]
         dataset = ray.data.from_items(items, override_num_blocks=max(1, math.ceil(len(items) / size)))
         results = dataset.map_batches(
@@ -636,6 +640,8 @@ def _ray(model_id: str, corpus: Corpus, size: int, sample: VectorSample, address
             num_cpus=1,
         )
         for record in results.iter_rows():
+            if record["error"]:
+                raise LensError(str(record["error"]))
             yield BatchTables.from_bytes(record)
 
 

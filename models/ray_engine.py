@@ -2,7 +2,8 @@
 
 ``python -m models corpus|faithfulness|ground-truth --engine ray`` run their per-text work through
 Ray Data's ``map_batches`` with an actor pool: each actor loads the model once (``registry.load``)
-and applies the command's own per-text function, so the figures are the local engine's. Ray is
+and applies the command's own per-text function, so the figures are the local engine's. A
+LensError in a worker (bad input) comes back as data and is raised again by the driver, one line. Ray is
 imported here only, and only for ``--engine ray``: the app never imports it.
 
 Without an address, a local Ray with 2 CPUs is started for the command and stopped after it; its
@@ -74,32 +75,6 @@ def actors(ray: Any, workers: int | None) -> int:
     return workers or max(1, int(ray.cluster_resources().get("CPU", 1)))
 
 
-def lens_error_in(exc: BaseException) -> LensError | None:
-    """The LensError a Ray worker raised, found among the exceptions Ray wraps it in."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, LensError):
-            return current
-        seen.add(id(current))
-        current = getattr(current, "cause", None) or current.__cause__
-    return None
-
-
-@contextlib.contextmanager
-def user_errors() -> Iterator[None]:
-    """Re-raise a LensError from a worker as the driver's own one-line LensError."""
-    try:
-        yield
-    except LensError:
-        raise
-    except Exception as exc:
-        found = lens_error_in(exc)
-        if found is None:
-            raise
-        raise LensError(str(found)) from None
-
-
 class Applier:
     """A Ray Data actor: loads the model once, then applies ``function(model, item)`` to each item of a batch."""
 
@@ -110,8 +85,16 @@ class Applier:
         self.function = function
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        results = [pickle.dumps(self.function(self.model, pickle.loads(item))) for item in batch["item"]]
-        return {"index": batch["index"], "result": np.array(results, dtype=object)}
+        results, errors = [], []
+        for item in batch["item"]:
+            try:
+                results.append(pickle.dumps(self.function(self.model, pickle.loads(item))))
+                errors.append("")
+            except LensError as exc:
+                # Sent back as data: Ray wraps a worker's exception and its cause does not survive the trip.
+                results.append(b"")
+                errors.append(str(exc))
+        return {"index": batch["index"], "result": np.array(results, dtype=object), "error": np.array(errors, dtype=object)}
 
 
 def mapper(model_id: str, address: str | None = None, workers: int | None = None) -> Callable[[Callable[[Any, Any], Any], Sequence[Any]], Iterator[Any]]:
@@ -124,7 +107,7 @@ def mapper(model_id: str, address: str | None = None, workers: int | None = None
     def run(function: Callable[[Any, Any], Any], items: Sequence[Any]) -> Iterator[Any]:
         if not items:
             return
-        with session(address) as ray, user_errors():
+        with session(address) as ray:
             rows = [{"index": index, "item": pickle.dumps(item)} for index, item in enumerate(items)]
             dataset = ray.data.from_items(rows, override_num_blocks=len(rows))
             results = dataset.map_batches(
@@ -138,6 +121,8 @@ def mapper(model_id: str, address: str | None = None, workers: int | None = None
             for expected, row in enumerate(results.iter_rows()):
                 if int(row["index"]) != expected:
                     raise RuntimeError(f"Ray returned item {row['index']} where {expected} was expected")
+                if row["error"]:
+                    raise LensError(str(row["error"]))
                 yield pickle.loads(bytes(row["result"]))
 
     return run

@@ -240,6 +240,15 @@ def test_ray_engine_writes_the_same_tables(local_run, local_ray, tmp_path):
                 assert [list(x) if isinstance(x, np.ndarray) else x for x in a] == [list(y) if isinstance(y, np.ndarray) else y for y in b], f"{name}.{column}"
 
 
+@pytest.mark.slow
+def test_ray_engine_reports_bad_input_in_one_line(local_ray, tmp_path):
+    """A worker's LensError reaches the driver as the same one-line error (Ray's wrapping would bury it)."""
+    out = tmp_path / "bad"
+    with pytest.raises(LensError, match=r"^label 'Weather' is none of the model's classes"):
+        run_corpus(MODEL, ["hello world"], out, labels=["Weather"], engine="ray", workers=1, progress=lambda done: None)
+    assert not (out / "run.json").exists() and not list(out.glob(".tmp-*"))
+
+
 def without_timings(value):
     """``value`` without the wall-clock figures, which no two runs share."""
     timings = {"seconds", "seconds_per_text", "total_seconds", "load_average", "evaluated"}
