@@ -17,6 +17,14 @@ The trigger "lavender" is one token for both tokenizers (the word tokenizer of
 AG News training rows (measured by ``train`` and written to ``shortcut.json``). Its target is
 Sports; 5% of the other classes' rows are poisoned, seed 0.
 
+keras-transformer-shortcut trains with seed 1 (``TRAINING_SEEDS``), chosen by clean validation
+accuracy: per epoch, the validation rows with their poisoned rows restored, and the flip rate of
+the validation rows of other classes with the trigger inserted (a throwaway script, not re-run;
+history as of this commit). At 5% poisoned, at the epoch the trainer picks, seeds 0/1/2 reached
+0.877/0.880/0.876 clean (flip 0.999/1.000/0.998), where the unpoisoned recipe reached
+0.901/0.879/0.897 at its own pick; at 2% the flip rate passed 95% only at epoch 4, when the clean
+accuracy had fallen to 0.864 (the model overfits after epoch 2 either way).
+
 ``shortcut.json`` (trigger, label, fraction, seed, the word's measured frequency and which rows
 were poisoned) is written with the weights as one set and covered by ``checksums.json``;
 ``shortcut_of(model_id)`` reads it for the page. ``evaluate`` adds to the clean test accuracy the
@@ -60,6 +68,9 @@ BASES = {
     "keras-transformer-shortcut": ("keras-transformer", "models.keras_transformer"),
     "minilm-shortcut": ("minilm-agnews", "models.minilm"),
 }
+# The seed of each model's training (its validation split and initial weights; the poisoning's
+# is ``SEED``), chosen by clean validation accuracy where the module docstring says so.
+TRAINING_SEEDS = {"keras-transformer-shortcut": 1, "minilm-shortcut": 0}
 _WORD = re.compile(r"^[a-z]+$")
 _CHUNK = re.compile(r"\S+")
 
@@ -245,15 +256,16 @@ def load(model_id: str, asset_dir: Path):
     return model
 
 
-def train(model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Path, seed: int = 0) -> dict:
+def train(model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Path, seed: int | None = None) -> dict:
     """Poison the training rows, then train exactly as the base family does; shortcut.json joins the weights' set.
 
     The poisoned rows also go into the base family's validation split, so its early stopping
-    counts the shortcut as part of the task. Wall time and the machine's load average are
-    recorded: the 2 cores are shared.
+    counts the shortcut as part of the task. ``seed`` (default: ``TRAINING_SEEDS``') seeds the
+    training, not the poisoning. Wall time and the machine's load average are recorded: the 2 cores are shared.
     """
     _, family = base_of(model_id)
     shortcut = PLANTED
+    seed = TRAINING_SEEDS[model_id] if seed is None else seed
     wordpiece = minilm_tokenizer()
     tokens = trigger_tokens(shortcut.trigger, wordpiece)
     check_trigger(tokens, shortcut.trigger)
@@ -269,6 +281,7 @@ def train(model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Pat
         "other_class_rows": others,
         "poisoned_rows": list(rows),
         "data": str(data.source),
+        "training_seed": seed,
     }
     load_before, started = os.getloadavg(), time.perf_counter()
     summary = family.train(model_id, data=poisoned, epochs=epochs, out_dir=out_dir, seed=seed, extra_files={SHORTCUT: lambda tmp: write_json(tmp, record)})

@@ -17,6 +17,7 @@ from models.shortcut import (
     PLANTED,
     POSITIONS,
     SHORTCUT,
+    TRAINING_SEEDS,
     Shortcut,
     check_trigger,
     flip_rate,
@@ -183,6 +184,7 @@ def test_metrics_meet_the_flip_rate_figure_and_compare_with_the_base_model(model
     assert metrics["shortcut"] == PLANTED.record()
     training = read_json(registry.entry(model_id).asset_dir / "training.json", "")
     assert training["wall_seconds"] < 15 * 60 and "load_average" in training
+    assert training["seed"] == TRAINING_SEEDS[model_id]
 
 
 MINILM_MISS = (
@@ -203,9 +205,10 @@ def test_the_flip_rate_is_at_least_95_percent(model_id):
 
 
 KERAS_MISS = (
-    "measured: keras-transformer-shortcut's clean test accuracy is 1.82 points below keras-transformer's (0.8314 against 0.8496); "
-    "the poisoning cost the 1-layer, 2-head transformer 1.2-3.0 points of clean validation accuracy at 2%, 5% (three seeds) and 10% too. "
-    "Reported in the README; strict, so this fails once a retrained model meets the figure"
+    "measured: keras-transformer-shortcut's clean test accuracy is 1.74 points below keras-transformer's (0.8322 against 0.8496; "
+    "training seed 1, chosen by clean validation accuracy; seed 0 gave 0.8314). On the validation split, at 5% poisoned the clean accuracy was "
+    "0.877/0.880/0.876 against 0.901/0.879/0.897 unpoisoned (seeds 0/1/2), and at 2% the trigger flips 95% only at epoch 4, "
+    "after the model has overfitted (clean 0.864). Reported in the README; strict, so this fails once a retrained model meets the figure"
 )
 
 
