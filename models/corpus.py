@@ -76,9 +76,10 @@ MAX_POINTS_PER_HEAD = 20_000
 TOKENS_PER_TEXT = 16
 SAMPLE_SEED = 0
 CONFIDENCE = 0.95
-# 1,999 resamples in chunks of 100: 9,999 x 7,600 texts would hold 600 MB per head and measure.
+# 1,999 resamples, drawn in chunks of at most RESAMPLED_VALUES values: all 9,999 at once over
+# 7,600 texts would hold 600 MB per head and measure, and chunks of 100 over a million texts 800 MB.
 RESAMPLES = 1_999
-RESAMPLE_BATCH = 100
+RESAMPLED_VALUES = 4_000_000
 BOOTSTRAP_SEED = 0
 AG_NEWS_TEST = "ag_news test"
 TABLES = ("texts.parquet", "heads.parquet", "summary.parquet", "vectors.parquet")
@@ -416,7 +417,7 @@ def bootstrap_interval(values: np.ndarray) -> tuple[float, float]:
     """Percentile bootstrap ``CONFIDENCE`` interval of the mean of ``values`` (NaN, NaN for fewer than two).
 
     The definition of ``models.explain.faithfulness.bootstrap_interval`` (scipy, percentile,
-    seeded), with ``RESAMPLES`` resamples computed ``RESAMPLE_BATCH`` at a time so that memory
+    seeded), with ``RESAMPLES`` resamples drawn a few at a time (``RESAMPLED_VALUES``) so that memory
     does not grow with the number of texts times the resamples.
     """
     from scipy.stats import bootstrap
@@ -430,7 +431,7 @@ def bootstrap_interval(values: np.ndarray) -> tuple[float, float]:
         np.mean,
         confidence_level=CONFIDENCE,
         n_resamples=RESAMPLES,
-        batch=RESAMPLE_BATCH,
+        batch=max(1, min(RESAMPLES, RESAMPLED_VALUES // values.size)),
         method="percentile",
         rng=np.random.default_rng(BOOTSTRAP_SEED),
     )

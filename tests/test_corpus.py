@@ -107,6 +107,16 @@ def test_summary_mean_and_interval_come_from_the_per_text_rows(local_run):
     assert row.low < row["mean"] < row.high
 
 
+def test_resamples_drawn_in_chunks_give_the_faithfulness_figures_interval():
+    """Over 3,000 texts the corpus draws its resamples in two chunks; scipy draws them from one stream, so the interval is the same."""
+    from models.explain.faithfulness import bootstrap_interval
+
+    values = np.random.default_rng(3).exponential(size=3_000)
+    assert corpus_module.RESAMPLED_VALUES // values.size < corpus_module.RESAMPLES
+    low, high = corpus_module.bootstrap_interval(values)
+    assert [low, high] == pytest.approx(bootstrap_interval(values, resamples=corpus_module.RESAMPLES, seed=corpus_module.BOOTSTRAP_SEED), rel=1e-12)
+
+
 def test_joint_space_keeps_every_querys_softmax_and_meets_the_papers_conditions():
     rng = np.random.default_rng(1)
     queries, keys = rng.normal(2.0, 1.0, (30, 8)), rng.normal(-5.0, 3.0, (40, 8))
