@@ -16,6 +16,8 @@ import numpy.typing as npt
 # Softmax outputs of float32 models drift by a few ulps per row; anything beyond this is a bug.
 ROW_SUM_TOLERANCE = 1e-4
 PROB_SUM_TOLERANCE = 1e-4
+# The largest relative rounding error of float16 (half its machine epsilon, 2^-11).
+FLOAT16_ROUNDING = float(np.finfo(np.float16).eps) / 2
 # Which attention row the classifier's decision reads: the first token's ([CLS], BERT-style
 # pooling), the mean over all rows (mean pooling), or the single row of a learned pooling query
 # (the attention-pooled RNN). Models that generate text read none ("").
@@ -26,14 +28,15 @@ class ContractError(ValueError):
     """A model produced a Prediction that breaks the contract (a bug in the model wrapper)."""
 
 
-def _owned(values: npt.ArrayLike) -> np.ndarray:
-    """``values`` as a float32 array that holds its own memory.
+def _owned(values: npt.ArrayLike, keep_float16: bool = False) -> np.ndarray:
+    """``values`` as a float32 array that holds its own memory (float16 kept if ``keep_float16``).
 
     A view would keep its whole base alive for as long as the prediction is cached: a padded
     batch (the Keras transformer pads every text to 128 tokens, 70 times the attention of a short
     headline) or TensorFlow's output buffer, which TensorFlow's allocator then cannot reuse.
     """
-    array = np.asarray(values, dtype=np.float32)
+    dtype = np.float16 if keep_float16 and np.asarray(values).dtype == np.float16 else np.float32
+    array = np.asarray(values, dtype=dtype)
     return array if array.flags.owndata and array.flags.c_contiguous else array.copy()
 
 
@@ -51,6 +54,8 @@ class Prediction:
             pooled RNN classifier.
         attentions: float32 array (layers, heads, target_len, source_len) over real tokens only
             (padding removed); every row is a probability distribution over the source tokens.
+            The page's shared cache stores it as float16 (``views.compute.compact``: half the
+            memory, each weight within 2^-11 of its value); maths and figures read it upcast.
         output: generated text for seq2seq models, ``None`` for classifiers.
         source_special / target_special: which tokens are special markers ([CLS], [SEP], </s>)
             so that views can hide them; all False when a model has none.
@@ -87,7 +92,7 @@ class Prediction:
         set_(self, "target_tokens", tuple(self.target_tokens))
         set_(self, "notes", tuple(self.notes))
         set_(self, "probs", _owned(self.probs))
-        set_(self, "attentions", _owned(self.attentions))
+        set_(self, "attentions", _owned(self.attentions, keep_float16=True))
         if not self.source_special:
             set_(self, "source_special", (False,) * len(self.source_tokens))
         if not self.target_special:
@@ -112,9 +117,11 @@ class Prediction:
         if not np.all(np.isfinite(att)) or att.min(initial=0.0) < 0.0 or att.max(initial=0.0) > 1.0 + ROW_SUM_TOLERANCE:
             raise ContractError(f"{self.model}: attention weights must be finite and in [0, 1]")
         if src and tgt:
-            row_sums = att.sum(axis=-1)
+            row_sums = att.sum(axis=-1, dtype=np.float64)
             worst = float(np.abs(row_sums - 1.0).max())
-            if worst > ROW_SUM_TOLERANCE:
+            # Rounding each weight to float16 moves a row's sum by at most 2^-11 of it: once when
+            # the cache stores the model's weights, once more when word pieces are merged from them.
+            if worst > ROW_SUM_TOLERANCE + (2 * FLOAT16_ROUNDING if att.dtype == np.float16 else 0.0):
                 raise ContractError(f"{self.model}: attention rows must sum to 1, worst row is off by {worst:.2e}")
         if self.probs.shape != (len(self.labels),):
             raise ContractError(f"{self.model}: probs shape {self.probs.shape} does not match {len(self.labels)} labels")

@@ -89,7 +89,7 @@ def test_the_cache_is_bounded_by_bytes_and_drops_the_least_recently_used():
     assert cache.get("b", lambda: "recomputed") == "recomputed"
 
 
-@pytest.mark.parametrize(("value", "expected"), [(None, 512 * 2**20), ("128", 128 * 2**20), (" 64 ", 64 * 2**20)])
+@pytest.mark.parametrize(("value", "expected"), [(None, 256 * 2**20), ("128", 128 * 2**20), (" 64 ", 64 * 2**20)])
 def test_the_operator_sets_the_cache_size_in_megabytes(monkeypatch, value, expected):
     if value is None:
         monkeypatch.delenv(CACHE_MB_ENV, raising=False)
@@ -103,3 +103,46 @@ def test_a_bad_cache_size_is_refused_with_the_variable_named(monkeypatch, value)
     monkeypatch.setenv(CACHE_MB_ENV, value)
     with pytest.raises(ValueError, match=CACHE_MB_ENV):
         cache_bytes()
+
+
+def test_the_warm_up_traces_explanations_for_explained_models_and_longer_lengths_for_opened_ones(monkeypatch):
+    from functools import partial
+
+    from models import warm_up
+    from views import compute
+
+    ran: list[tuple[str, str]] = []
+    finished = threading.Event()
+
+    def record(model_id: str, what: str) -> None:
+        ran.append((model_id, what))
+        if len(ran) == 7:
+            finished.set()
+
+    monkeypatch.setattr(compute.models, "available", lambda: ["a", "b", "c"])
+    monkeypatch.setattr(compute, "_load_model", lambda model_id: model_id)
+    monkeypatch.setattr(warm_up, "predict_steps", lambda m: [warm_up.Step(f"{m} {i}", partial(record, m, f"predict {i}")) for i in range(2)])
+    monkeypatch.setattr(warm_up, "explain_steps", lambda m: [warm_up.Step(m, partial(record, m, "explain"))])
+    monkeypatch.setattr(compute, "shared_cache", lambda: SharedCache(2**20))
+    monkeypatch.setattr(compute, "WARM_UP_DELAY_S", 0.0)
+    monkeypatch.setattr(compute, "ASKED_FOR_POLL_S", 0.01)
+    monkeypatch.setattr(compute, "_STOP_WARM_UP", threading.Event())
+    monkeypatch.setattr(compute, "_ASKED_FOR", ["b", "a"])
+    monkeypatch.setattr(compute, "_EXPLAINED", [])
+    compute._note_explaining("attribution", "a")
+    compute._note_explaining("heatmap", "b")  # a view that runs no explanation function
+    thread = threading.Thread(target=compute._warm_up, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while len(ran) < 6 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        # Every model loads and traces its first length, those opened first; then the explained
+        # model's explanations; then the opened models' other lengths. "c" was never opened.
+        assert ran == [("b", "predict 0"), ("a", "predict 0"), ("c", "predict 0"), ("a", "explain"), ("b", "predict 1"), ("a", "predict 1")]
+        compute._note_explaining("norms", "c")  # a user explains with the third model later
+        assert finished.wait(10)
+        assert ran[-1] == ("c", "explain")
+    finally:
+        compute._STOP_WARM_UP.set()
+        thread.join(10)

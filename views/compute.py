@@ -6,8 +6,8 @@ text, options), so 30 students who submit the same example share one prediction,
 who flips between views recomputes nothing.
 
 Why not ``st.cache_data``: it pickles every value on store and unpickles a copy on every hit;
-a 512-token MiniLM prediction holds 75 MB of attention, which would be copied on each rerun of
-each session. Values here are immutable (frozen dataclasses, read-only arrays), so sessions can
+a 512-token MiniLM prediction holds 75 MB of attention (37.5 MB as the float16 stored here,
+``compact``), which would be copied on each rerun of each session. Values here are immutable (frozen dataclasses, read-only arrays), so sessions can
 share them without copies; the cache is bounded by bytes, not entries, and a second session
 asking for a result being computed waits for it instead of computing it again.
 """
@@ -36,13 +36,15 @@ from models.maths.tokens import merge_prediction
 from views.i18n import _
 from views.spec import Settings, Subject, for_data
 
-# With the four models loaded the server holds about 1.15 GB; see README "Memory" for what a
-# full cache of 512-token predictions adds. Operators on a smaller machine can lower it.
+# See README "Memory" for what a full cache of 512-token predictions adds. 256 MB holds as many
+# predictions in float16 (``compact``) as 512 MB held in float32: about seven 512-token MiniLM
+# ones. Operators on a smaller machine can lower it.
 CACHE_MB_ENV = "ATTENTION_LENS_CACHE_MB"
+DEFAULT_CACHE_MB = 256
 
 
 def cache_bytes() -> int:
-    value = os.environ.get(CACHE_MB_ENV, "512").strip()
+    value = os.environ.get(CACHE_MB_ENV, str(DEFAULT_CACHE_MB)).strip()
     if not value.isdigit() or int(value) < 1:
         raise ValueError(f"{CACHE_MB_ENV} must be a whole number of megabytes, at least 1; it is {value!r}")
     return int(value) * 2**20
@@ -50,6 +52,14 @@ def cache_bytes() -> int:
 
 # glibc's mallopt parameter number for the most arenas it may create (malloc.h).
 M_ARENA_MAX = -8
+
+# TensorFlow's oneDNN kernels (its default on x86) otherwise take their working memory from a
+# pool of TensorFlow's own that keeps its largest size for the life of the process; from malloc
+# it goes back to the system between computations (``release_free_memory``). Measured on
+# minilm-agnews's warm-up steps (explanations at 16 tokens, predict up to 256), trimmed after
+# each: the process kept 1,098 MB instead of 1,208 MB. Set here,
+# before any model imports TensorFlow (the page modules never import it themselves).
+os.environ.setdefault("TF_ONEDNN_USE_SYSTEM_ALLOCATOR", "1")
 
 
 def limit_malloc_arenas(arenas: int = 2) -> None:
@@ -69,6 +79,37 @@ def limit_malloc_arenas(arenas: int = 2) -> None:
 
 
 limit_malloc_arenas()
+
+
+def _malloc_trim() -> Callable[[], object] | None:
+    try:
+        return ctypes.CDLL("libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None  # not glibc: nothing to hand back this way
+
+
+_TRIM = _malloc_trim()
+
+
+def release_free_memory() -> None:
+    """Hand the heap's free pages back to the system (glibc ``malloc_trim``).
+
+    A model pass frees tens of MB of activations (a 512-token MiniLM pass with attentions, more
+    for a batch of gradients); glibc keeps most of such freed memory in its heaps, so the
+    server's resident size stays at the sum of its largest moments. Called when the last
+    computation leaves the work gate, which is between page runs' computations, not inside one.
+    """
+    global _last_trim
+    now = time.monotonic()
+    if _TRIM is None or now - _last_trim < TRIM_EVERY_S:
+        return
+    _last_trim = now
+    _TRIM(0)
+
+
+# A trim walks every free chunk of the heap: at most one a second, whatever the traffic.
+TRIM_EVERY_S = 1.0
+_last_trim = float("-inf")
 
 
 def _keep_keras_state() -> None:
@@ -175,6 +216,9 @@ class WorkGate:
                     self._users -= 1
                     self._last_user = time.monotonic()
                 self._changed.notify_all()
+                idle = self._running == 0
+            if idle:
+                release_free_memory()
 
     def __call__(self) -> contextlib.AbstractContextManager[None]:
         return self._slot(background=False)
@@ -264,6 +308,15 @@ def _load_model(model_id: str) -> AttentionModel:
 
 # Models in the order users first asked for them: the warm-up prepares those before the others.
 _ASKED_FOR: list[str] = []
+# Computations (``cached`` names, view keys) that run the functions ``warm_up.explain_steps``
+# traces, and the models users ran them on, in that order.
+EXPLAINING = frozenset({"attribution", "faithfulness", "ablation", "head_effects", "norms"})
+_EXPLAINED: list[str] = []
+
+
+def _note_explaining(name: Hashable, model_id: Hashable) -> None:
+    if name in EXPLAINING and isinstance(model_id, str) and model_id not in _EXPLAINED:
+        _EXPLAINED.append(model_id)
 
 
 def load_model(model_id: str) -> AttentionModel:
@@ -281,40 +334,64 @@ WARM_UP_DELAY_S = 3.0
 
 
 def _warm_up() -> None:
-    """Load every bundled model, then trace what a user would otherwise wait for, most likely first.
+    """Load every bundled model, then trace what users of the models they opened would wait for.
 
-    Starts ``WARM_UP_DELAY_S`` after the first page, then makes three rounds over the models
-    (those users asked for first): load each and trace predict at its first length, so that
-    switching models is quick; trace every function the explanation views run for a headline
-    (``models.warm_up.explain_steps``); trace predict at the longer lengths. Each step takes a
-    slot of the work gate only once users' computations have left it quiet (``WorkGate.idle``),
-    and the thread stops between steps when the server exits.
+    Starts ``WARM_UP_DELAY_S`` after the first page. First every model (those users asked for
+    first) is loaded and traces predict at its first length, so that switching models is quick.
+    Then every function the explanation views run for a headline
+    (``models.warm_up.explain_steps``) for each model a user has run an explanation on
+    (``EXPLAINING``, in that order, and any later), and predict at the longer lengths for each
+    model a user has opened (``_ASKED_FOR``). Each step takes a slot of the work gate only once
+    users' computations have left it quiet (``WorkGate.idle``), and the thread stops between
+    steps when the server exits.
+
+    Why not everything for every model: each traced shape keeps its graph and kernels for the
+    life of the process. One MiniLM went from 883 MB loaded to 1,523 MB after its full warm-up
+    (explanations up to 32 tokens and predict at 8 lengths), and the server with six bundled
+    models traced in full held 2.1 GB before a single user's text. A class uses one or two models
+    and not every view: the first explanation on a model waits for its own shapes (a few seconds
+    per function, ``models.warm_up``), and the background traces the rest.
     """
     if _STOP_WARM_UP.wait(WARM_UP_DELAY_S):
         return
     gate = shared_cache().gate
-    rounds: tuple[Callable[[AttentionModel], list[warm_up.Step]], ...] = (
-        lambda model: warm_up.predict_steps(model)[:1],
-        warm_up.explain_steps,
-        lambda model: warm_up.predict_steps(model)[1:],
-    )
     broken: set[str] = set()  # that model's panel says what is wrong when someone opens it
-    for steps_of in rounds:
-        for model_id in sorted(models.available(), key=lambda m: _ASKED_FOR.index(m) if m in _ASKED_FOR else len(_ASKED_FOR)):
-            if _STOP_WARM_UP.is_set():
-                return
-            if model_id in broken:
-                continue
-            try:
+
+    def run(model_id: str, steps_of: Callable[[AttentionModel], list[warm_up.Step]]) -> bool:
+        """Run ``steps_of(model)`` in the gate's quiet moments; False once the server is stopping."""
+        try:
+            with gate.idle():
+                model = _load_model(model_id)
+            for step in steps_of(model):
+                if _STOP_WARM_UP.is_set():
+                    return False
                 with gate.idle():
-                    model = _load_model(model_id)
-                for step in steps_of(model):
-                    if _STOP_WARM_UP.is_set():
-                        return
-                    with gate.idle():
-                        step.run()
-            except LensError:
-                broken.add(model_id)
+                    step.run()
+        except LensError:
+            broken.add(model_id)
+        return not _STOP_WARM_UP.is_set()
+
+    for model_id in sorted(models.available(), key=lambda m: _ASKED_FOR.index(m) if m in _ASKED_FOR else len(_ASKED_FOR)):
+        if not run(model_id, lambda model: warm_up.predict_steps(model)[:1]):
+            return
+    later: tuple[tuple[list[str], Callable[[AttentionModel], list[warm_up.Step]]], ...] = (
+        (_EXPLAINED, warm_up.explain_steps),
+        (_ASKED_FOR, lambda model: warm_up.predict_steps(model)[1:]),
+    )
+    done: set[tuple[str, int]] = set()
+    while not _STOP_WARM_UP.is_set():
+        # Read again each time: a user may open another model or view while this runs.
+        work = next(((m, r) for r, (wanted, _steps) in enumerate(later) for m in list(wanted) if (m, r) not in done and m not in broken), None)
+        if work is None:
+            _STOP_WARM_UP.wait(ASKED_FOR_POLL_S)
+            continue
+        done.add(work)
+        if not run(work[0], later[work[1]][1]):
+            return
+
+
+# How often the warm-up looks for a model a user opened since it last ran out of work.
+ASKED_FOR_POLL_S = 2.0
 
 
 def _finish_warm_up(thread: threading.Thread) -> None:
@@ -334,12 +411,33 @@ def start_warm_up() -> threading.Thread:
 
 def cached(name: str, compute: Callable[[], Any], *key: Hashable) -> Any:
     """``compute()``'s result, shared by all sessions, under (``name``, ``key``)."""
+    if key:
+        _note_explaining(name, key[0])
     return shared_cache().get((name, *key), compute)
 
 
+def compact(prediction: Prediction) -> Prediction:
+    """``prediction`` with its attention stored as float16: half the memory, weights within 2^-11.
+
+    A 512-token MiniLM prediction holds 75 MB of float32 attention, and every page run that
+    draws it keeps a reference while it runs (30 sessions, tens of them at once), besides the
+    cache. Float16 keeps about three significant digits, more than a heatmap's colours or a
+    table's rounding show; every view upcasts at use (``views.spec.display`` to float32, the
+    composing maths to float64), so figures, CSV and JSON are computed in full precision from the
+    stored weights, and every view's data equals its data from float32 attention to 1e-3
+    (tests/test_float16_cache.py).
+    """
+    if prediction.attentions.dtype == np.float16:
+        return prediction
+    return dataclasses.replace(prediction, attentions=prediction.attentions.astype(np.float16))
+
+
 def prediction(model_id: str, text: str) -> Prediction:
-    """What the model says about ``text``, pieces and all; runs the model once per text."""
-    return cached("prediction", lambda: load_model(model_id).predict(text), model_id, text)
+    """What the model says about ``text``, pieces and all; runs the model once per text.
+
+    Its attention is float16 (``compact``).
+    """
+    return cached("prediction", lambda: compact(load_model(model_id).predict(text)), model_id, text)
 
 
 def view_data(view: Any, subject: Subject, settings: Settings, progress: Callable[[int, int], None] | None = None) -> Any:
@@ -347,6 +445,7 @@ def view_data(view: Any, subject: Subject, settings: Settings, progress: Callabl
 
     ``progress(done, total)`` is handed to views whose data takes long (``data(..., progress=)``).
     """
+    _note_explaining(view.KEY, subject.model_id)
     settings = for_data(view, settings)
     extra = {} if progress is None else {"progress": progress}
     return cached(("data", view.KEY), lambda: view.data(subject, settings, **extra), subject.model_id, subject.text, settings)

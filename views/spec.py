@@ -138,6 +138,13 @@ def _axis(tokens: tuple[str, ...], special: tuple[bool, ...], model: AttentionMo
     return groups, tuple(labels[i] for i in keep), keep
 
 
+def at_least_float32(values: np.ndarray) -> np.ndarray:
+    """``values`` upcast from the cache's float16 attention (``views.compute.compact``) for drawing
+    and export; float32 and float64 pass unchanged."""
+    values = np.asarray(values)
+    return values.astype(np.float32) if values.dtype == np.float16 else values
+
+
 def display(subject: Subject, settings: Settings, matrix: np.ndarray) -> Shown:
     """``matrix`` (..., target, source) over the model's own tokens, as the page draws it.
 
@@ -149,7 +156,7 @@ def display(subject: Subject, settings: Settings, matrix: np.ndarray) -> Shown:
     prediction, model = subject.prediction, subject.model
     row_groups, target, row_keep = _axis(prediction.target_tokens, prediction.target_special, model, settings)
     column_groups, source, column_keep = _axis(prediction.source_tokens, prediction.source_special, model, settings)
-    weights = np.asarray(matrix)
+    weights = at_least_float32(matrix)
     if settings.words:
         weights = merge_subwords(weights, row_groups, column_groups)
     weights = weights[..., row_keep, :][..., column_keep]
@@ -163,7 +170,7 @@ def display_row(subject: Subject, settings: Settings, values: np.ndarray, query:
     """
     prediction, model = subject.prediction, subject.model
     column_groups, source, column_keep = _axis(prediction.source_tokens, prediction.source_special, model, settings)
-    weights = np.atleast_2d(np.asarray(values))
+    weights = np.atleast_2d(at_least_float32(values))
     if settings.words:
         weights = merge_subwords(weights[..., None, :], ((0,),), column_groups)[..., 0, :]
     return Shown(weights[..., column_keep], source, (query,) * weights.shape[-2])
