@@ -265,6 +265,11 @@ def test_the_atlas_shows_each_heads_mean_of_its_per_text_values_and_clusters_eve
     assert exported["atlas"].weights.shape == (72, 3 * len(STATISTICS)) and exported["clusters"].rows[0] == "L{}H{}".format(*d.order[0])
 
 
+def test_standard_scores_are_per_measure_across_heads_and_zero_where_undefined():
+    scores = corpus.standard_scores(np.array([[1.0, 2.0, 3.0], [np.nan, np.nan, np.nan], [5.0, 5.0, 5.0], [0.0, np.nan, 2.0]]))
+    np.testing.assert_allclose(scores, [[-np.sqrt(1.5), 0.0, np.sqrt(1.5)], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], [-1.0, 0.0, 1.0]])
+
+
 def test_clustering_puts_identical_heads_side_by_side():
     # Heads 0 and 3 are equal, 1 and 2 are equal; any hierarchical order keeps each pair adjacent.
     scores = np.array([[0.0, 5.0, 5.1, 0.0, 10.0], [1.0, -3.0, -3.0, 1.0, 0.0]])
@@ -311,3 +316,29 @@ def test_clicks_open_the_text_in_the_heatmap_at_the_head(monkeypatch):
     session["chart"] = Selection({"points": [{"customdata": [3, 4]}]})
     corpus._choose_head("chart", "b")
     assert (session["b.layer"], session["b.head"]) == (3, 4)
+
+
+@pytest.mark.slow
+def test_an_additive_model_has_an_atlas_but_no_embedding_and_says_why(tmp_path, monkeypatch, shipped_model):
+    from models.corpus import run_corpus
+
+    texts = ["Stocks rally as oil prices fall", "Federer wins the final", "New chip doubles speed", "Rebels agree to a ceasefire"]
+    run_corpus(
+        "bahdanau-rnn",
+        texts,
+        tmp_path / "bahdanau-rnn",
+        labels=["Business", "Sports", "Sci/Tech", "World"],
+        model=shipped_model("bahdanau-rnn"),
+        progress=lambda done: None,
+    )
+    monkeypatch.setenv(corpus.ROOT_ENV, str(tmp_path))
+    run = corpus.chosen_run("bahdanau-rnn", "")
+    assert run.no_vectors  # run.json says why: additive attention has no query-key dot product
+    d = corpus.data(subject("bahdanau-rnn", shipped_model), settings(part="embedding"))
+    assert d.token == () and d.coordinates.shape == (0, 2)
+    assert isinstance(corpus.figure(d, settings(part="embedding"), Style()), go.Figure)
+    atlas = corpus.data(subject("bahdanau-rnn", shipped_model), settings(part="atlas", measure="entropy"))
+    assert atlas.mean.shape == (len(STATISTICS), 1, 1) and atlas.order == ((1, 1),)
+    assert isinstance(corpus.clusters_figure(atlas, settings(part="atlas"), Style()), go.Figure)
+    table = corpus.data(subject("bahdanau-rnn", shipped_model), settings(part="texts"))
+    assert table.confusion.sum() == 4

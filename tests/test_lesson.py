@@ -506,7 +506,7 @@ def test_last_step_asks_the_corpus_question_answers_it_from_the_run_and_opens_th
     at.button(key="lesson-reveal").click().run()
     assert not at.exception
     said = at.success[0].value
-    expected_start = translate(corpus.LESSON_ANSWER).split("{above")[0].format(run=step.model)
+    expected_start = translate(corpus.LESSON_ANSWER).split("{above")[0].format(run=escape_markdown(step.model))  # the run name, shown literally
     assert said.startswith(expected_start), said
     assert f"{above:,} " in said and f" {len(texts):,} " in said and f"{above / len(texts):.0%}" in said
     assert f"{min(previous):.2f}" in said and escape_markdown(lowest[:40]) in said

@@ -397,11 +397,13 @@ class AtlasData:
 
 def standard_scores(mean: np.ndarray) -> np.ndarray:
     """(measures, heads) means as standard scores across heads; a measure undefined or constant is 0."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        centred = mean - np.nanmean(mean, axis=1, keepdims=True) if mean.size else mean
-        spread_ = np.nanstd(mean, axis=1, keepdims=True) if mean.size else mean
-        scores = np.where(spread_ > 0, centred / np.where(spread_ > 0, spread_, 1.0), 0.0)
-    return np.nan_to_num(scores, nan=0.0)
+    finite = np.isfinite(mean)
+    count = finite.sum(axis=1, keepdims=True)
+    values = np.where(finite, mean, 0.0)
+    centre = values.sum(axis=1, keepdims=True) / np.maximum(count, 1)
+    spread_ = np.sqrt((np.where(finite, mean - centre, 0.0) ** 2).sum(axis=1, keepdims=True) / np.maximum(count, 1))
+    scores = np.where(finite & (spread_ > 0), (values - centre) / np.where(spread_ > 0, spread_, 1.0), 0.0)
+    return scores
 
 
 def cluster(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -909,6 +911,9 @@ def _render_atlas(ctx: ViewContext, run: Run, d: AtlasData) -> None:
 
 
 def _render_embedding(ctx: ViewContext, run: Run, d: EmbeddingData) -> None:
+    if not d.token:
+        st.info(_("This run holds no query and key vectors for this head: {reason}").format(reason=run.no_vectors or _("none were sampled")))
+        return
     show_figure(ctx, figure(d, ctx.settings, ctx.style), f"corpus-embedding-L{d.layer}-H{d.head}", on_click=functools.partial(_open_point, _text_of(run)))
     if d.note == "no-umap":
         st.info(_("UMAP needs the package umap-learn (installed by `make`); the figure shows PCA."))
@@ -939,6 +944,9 @@ def _render_search(ctx: ViewContext, run: Run, d: SearchData) -> None:
     regex.toggle(_("Regular expressions"), key=ctx.key("regex"))
     if not d.asked:
         st.info(_("Type a token (or a pattern) to search for, on one side or both."))
+        return
+    if not len(d.text_id):
+        st.info(_("None of the run's {searched:,} texts matches: in none does this head send its strongest weight that way.").format(searched=d.searched))
         return
     show_figure(ctx, figure(d, ctx.settings, ctx.style), f"corpus-search-L{d.layer}-H{d.head}")
     key = ctx.widget_key("corpus-matches")
