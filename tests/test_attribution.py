@@ -195,6 +195,25 @@ def test_integrated_gradients_are_complete_and_match_a_float64_reference(tiny, t
     assert tiny_attributions.completeness_gap <= 0.01
 
 
+def test_batched_passes_equal_one_row_at_a_time_however_the_rows_are_chunked(tiny, monkeypatch):
+    # Integrated gradients and its scan send all their path points at once; the runner splits
+    # them into chunks (Runner.calls) padded with filler rows. Each row's result must be what a
+    # pass over that row alone gives: rows never interact, filler rows are dropped.
+    import models.hf_common as hf_common
+
+    runner, x = runner_for(tiny), _tiny_embeds(tiny)
+    length, rows = len(x), 11
+    monkeypatch.setattr(hf_common, "TOKENS_PER_BATCH", 4 * runner.bucket(length))  # at most 4 rows a chunk
+    assert [size for _, _, size in runner.calls("gradients", length, rows)] == [4, 4, 4]
+    points = np.linspace(0.05, 1.0, rows)[:, np.newaxis, np.newaxis] * x
+    batched, probs = runner.gradients(points, length, 1), runner.embedded_probs(points, length)
+    for row, point in enumerate(points):
+        alone = runner.gradients(point[np.newaxis], length, 1)
+        np.testing.assert_allclose(batched.d_embeds[row], alone.d_embeds[0], rtol=1e-5, atol=1e-8)
+        np.testing.assert_allclose(batched.probs[row], alone.probs[0], rtol=1e-6, atol=1e-8)
+        np.testing.assert_allclose(probs[row], alone.probs[0], rtol=1e-6, atol=1e-8)
+
+
 def test_attention_x_gradient_uses_gradients_of_the_log_probability(tiny, tiny_attributions):
     x = _tiny_embeds(tiny)
     attention = numpy_forward(tiny.weights, x)[1]
