@@ -83,7 +83,7 @@ def test_the_figure_frames_the_trigger_in_every_strip_and_writes_each_rank_on_it
     rows = len(d.attributions.scores)
     assert frames(figure) == [(TRIGGER_COLUMN - 0.5, TRIGGER_COLUMN + 0.5, -0.5, rows - 0.5)]
     badges = [(a.x, a.y, a.text) for a in figure.layout.annotations]
-    assert badges == [(TRIGGER_COLUMN, row - 0.5, f"#{rank}") for row, (_name, rank) in enumerate(d.shortcut.ranks)]
+    assert badges == [(TRIGGER_COLUMN, row, f"#{rank}") for row, (_name, rank) in enumerate(d.shortcut.ranks)]
     hovers = [a.hovertext for a in figure.layout.annotations]
     assert hovers[-1] == f"Leave one out ranks “good” {dict(d.shortcut.ranks)['occlusion']} of 5"
     assert list(figure.data[0].x)[TRIGGER_COLUMN].endswith("good")  # the framed category is the trigger's
@@ -207,8 +207,11 @@ def test_the_page_frames_the_trigger_and_states_each_methods_rank(language):
     )
     stated = [m.value for m in at.markdown if m.value.startswith(framed)]
     assert len(stated) == 1
-    first = ", ".join(translate(view.METHOD_NAMES[name]) for name in hits.first)
-    assert translate("Ranked first of the text's {units} tokens by: {methods}.").format(units=hits.units, methods=first) in stated[0]
+    ranked = translate(
+        "{first} of {methods} methods rank it first among the text's {units} tokens; the badge on each strip and the table give each method's rank."
+    )
+    assert ranked.format(first=len(hits.first), methods=len(hits.ranks), units=hits.units) in stated[0]
+    assert translate("[CLS], [SEP] and other special tokens are not ranked: they are not words of the text.") not in stated[0]  # this model has none
     table = at.dataframe[0].value
     assert list(table[translate("method")]) == [translate(view.METHOD_NAMES[name]) for name, _rank in hits.ranks]
     assert list(table[translate("rank of “{trigger}”").format(trigger=hits.trigger)]) == [rank for _name, rank in hits.ranks]

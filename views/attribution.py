@@ -429,13 +429,14 @@ def _shortcut(d: AttributionData) -> None:
     if not hits.ranks:
         st.write(framed + " " + _("It occurs more than once in this text, so no method's rank of it is stated."))
         return
-    first = ", ".join(_(METHOD_NAMES[name]) for name in hits.first) or _("none")
     if d.attributions.words:
-        ranked = _("Ranked first of the text's {units} words by: {methods}.")
+        ranked = _("{first} of {methods} methods rank it first among the text's {units} words; the badge on each strip and the table give each method's rank.")
     else:
-        ranked = _("Ranked first of the text's {units} tokens by: {methods}.")
-    badges = _("The badge on each strip is that method's rank of it (#1 = first).")
-    st.write(" ".join((framed, ranked.format(units=hits.units, methods=first), badges)))
+        ranked = _("{first} of {methods} methods rank it first among the text's {units} tokens; the badge on each strip and the table give each method's rank.")
+    said = [framed, ranked.format(first=len(hits.first), methods=len(hits.ranks), units=hits.units)]
+    if any(d.attributions.special):
+        said.append(_("[CLS], [SEP] and other special tokens are not ranked: they are not words of the text."))
+    st.write(" ".join(said))
     st.dataframe(
         [
             {_("method"): _(METHOD_NAMES[name]), _("rank of “{trigger}”").format(trigger=hits.trigger): rank, _("ranked first"): rank == 1}

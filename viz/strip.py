@@ -22,7 +22,7 @@ from viz.words import _
 ROW_PX = 34
 # A marked column's rank badges: drawn only where a cell is at least this wide, so a badge never
 # covers its neighbours (a long text keeps the frame alone).
-BADGE_FONT_PX = 10.0
+BADGE_FONT_PX = 11.0
 BADGE_PAD_PX = 8.0
 # Method names wider than this share of the figure go on two lines.
 NAMES_SHARE = 0.3
@@ -135,7 +135,7 @@ def mark_columns(
     """Frame ``columns`` of a strips figure through all its ``rows``; write ``badges`` (one per row) on the first.
 
     The frame is black outside and white inside, so it shows on every colour of both schemes
-    (grayscale runs from black to white). A badge is a small white box at the top of its cell,
+    (grayscale runs from black to white). A badge is a small white box in the middle of its cell,
     with ``hovers`` (one per row) as its hover text; badges are left out when a cell is
     narrower than the widest of them (``cell_px``, the cell's width on screen). Changes and
     returns ``figure``.
@@ -165,14 +165,12 @@ def mark_columns(
                 continue
             figure.add_annotation(
                 x=columns[0],
-                y=row - 0.5,
+                y=row,
                 xref="x",
                 yref="y",
                 text=literal(badge),
                 hovertext=literal(hovers[row]) if hovers else None,
                 showarrow=False,
-                yanchor="top",
-                yshift=-4,
                 font=dict(size=BADGE_FONT_PX, color="black"),
                 bgcolor="white",
                 bordercolor="black",
