@@ -342,3 +342,10 @@ def test_an_additive_model_has_an_atlas_but_no_embedding_and_says_why(tmp_path, 
     assert isinstance(corpus.clusters_figure(atlas, settings(part="atlas"), Style()), go.Figure)
     table = corpus.data(subject("bahdanau-rnn", shipped_model), settings(part="texts"))
     assert table.confusion.sum() == 4
+    # On the page, the atlas of a measure the model's attention cannot have says so, and the embedding says why it is empty.
+    from tests.helpers.page import open_page
+
+    at = open_page(model="bahdanau-rnn", view="corpus", text=texts[0])
+    assert not at.error and corpus.measure_title("previous") in at.info[0].value and "choose another measure" in at.info[0].value
+    at = open_page(model="bahdanau-rnn", view="corpus", part="embedding", text=texts[0])
+    assert not at.error and [info.value for info in at.info] == [f"This run holds no query and key vectors for this head: {run.no_vectors}"]

@@ -901,6 +901,12 @@ def _render_texts(ctx: ViewContext, run: Run, d: TextsData) -> None:
 
 def _render_atlas(ctx: ViewContext, run: Run, d: AtlasData) -> None:
     show_figure(ctx, figure(d, ctx.settings, ctx.style), "corpus-atlas", on_click=_choose_head)
+    if not np.isfinite(d.mean[d.index]).any():
+        st.info(
+            _("“{measure}” compares the positions of queries and keys, which this model's attention does not share: choose another measure.").format(
+                measure=measure_title(d.measure)
+            )
+        )
     show_figure(ctx, clusters_figure(d, ctx.settings, ctx.style), "corpus-clusters", on_click=_choose_head)
     st.caption(
         _(
