@@ -160,6 +160,18 @@ def test_stored_vectors_are_the_heads_queries_and_keys_in_the_joint_space(local_
     assert list(one[one.kind == "query"].token) == [tokens[p] for p in positions]
 
 
+def test_additive_attention_gets_no_vectors_and_says_why(tmp_path):
+    from models import registry
+
+    rnn = registry.load("bahdanau-rnn")
+    record = run_corpus("bahdanau-rnn", TEXTS[:3], tmp_path / "rnn", sample_tokens=32, model=rnn, progress=lambda done: None)
+    assert "additive (Bahdanau) attention" in record["vector_sample"]["none"] and record["vector_sample"]["points_per_head"] == 0
+    assert len(table(tmp_path / "rnn", "vectors.parquet")) == 0
+    heads = table(tmp_path / "rnn", "heads.parquet")
+    # One learned query over the words: one strongest key per text, and no position-based measures.
+    assert len(heads) == 3 and all(len(s) == 1 for s in heads.strongest) and heads["previous"].isna().all()
+
+
 def test_the_sample_is_bounded_and_seeded():
     sample = VectorSample.choose(7_600, 5_000)
     assert len(sample.texts) * sample.tokens_per_text <= 5_000
