@@ -250,7 +250,7 @@ class TransformerClassifier(AttentionModel):
         self.baseline_id: int | None = self.pad_id
         self.baseline_token: str | None = tokenizer.convert_ids_to_tokens(self.pad_id)
         self.baseline_description = f"the {self.baseline_token} embedding in place of every ordinary token's; special tokens and positions kept"
-        self._with_attentions = BucketedFunction(lambda ids, mask: self.forward(ids, mask, with_attentions=True), max_tokens, jit_compile, self.pad_id)
+        self._with_attentions = BucketedFunction(self._forward_layers, max_tokens, jit_compile, self.pad_id)
         self._probs_only = BucketedFunction(lambda ids, mask: self.forward(ids, mask, with_attentions=False), max_tokens, jit_compile, self.pad_id)
         self._head_masked: BucketedFunction | None = None
         self._head_masked_lock = threading.Lock()
@@ -269,11 +269,21 @@ class TransformerClassifier(AttentionModel):
         """(probs (batch, classes), [attention (batch, heads, length, length) per layer])."""
 
     def forward(self, ids, mask, with_attentions: bool):
-        """TensorFlow forward pass on padded (batch, length) int32 ids and mask."""
+        """TensorFlow forward pass on padded (batch, length) int32 ids and mask: probs, and the stacked attention if asked."""
         import tensorflow as tf
 
         probs, attentions = self.forward_embedded(self.embed(ids), mask)
         return (probs, tf.stack(attentions, axis=1)) if with_attentions else probs
+
+    def _forward_layers(self, ids, mask):
+        """``forward`` for ``predict``: probs, then each layer's attention as a tensor of its own.
+
+        ``_prediction`` cuts each layer to the text's length and stacks them in one copy, where a
+        ``tf.stack`` here copied all of them once more (at 512 tokens 72 MB; 8% of the forward
+        pass in the TF profiler).
+        """
+        probs, attentions = self.forward_embedded(self.embed(ids), mask)
+        return (probs, *attentions)
 
     def explain_tokens(self, text: str) -> Tokenized:
         """The one text as the model reads it, for ``models.explain``."""
@@ -314,20 +324,20 @@ class TransformerClassifier(AttentionModel):
         return self._prediction(row, *self._head_masked([row.ids], batch_size=1, extras=[[np.asarray(head_mask, dtype=np.float32)]])[0])
 
     def _forward_masked(self, ids, mask, head_mask):
-        import tensorflow as tf
-
         probs, attentions = self.forward_embedded(self.embed(ids), mask, head_mask)
-        return probs, tf.stack(attentions, axis=1)
+        return (probs, *attentions)
 
-    def _prediction(self, row: Tokenized, probs: np.ndarray, attentions: np.ndarray) -> Prediction:
+    def _prediction(self, row: Tokenized, probs: np.ndarray, *layers: np.ndarray) -> Prediction:
+        """``layers``: each layer's (heads, padded, padded) attention, cut to the text here in one copy."""
         n = len(row)
+        attentions = np.stack([layer[:, :n, :n] for layer in layers])
         return Prediction(
             model=self.model_id,
             labels=self.labels,
             probs=probs,
             source_tokens=row.tokens,
             target_tokens=row.tokens,
-            attentions=attentions[:, :, :n, :n],
+            attentions=attentions,
             source_special=row.special,
             target_special=row.special,
             dropped_tokens=row.dropped,
@@ -374,21 +384,53 @@ def bert_style_encoder(main_layer, embeds, mask, head_mask=None):
     )
     hidden_states, attentions = [hidden], []
     for index, layer in enumerate(main_layer.encoder.layer):
-        context, probs = layer.attention.self_attention(
-            hidden,
-            attention_mask=extended,
-            head_mask=None,
-            encoder_hidden_states=None,
-            encoder_attention_mask=None,
-            past_key_value=None,
-            output_attentions=True,
-            training=False,
-        )[:2]
-        if head_mask is not None:
-            width = context.shape[-1] // head_mask.shape[-1]
-            context = context * tf.repeat(head_mask[:, index], width, axis=-1)[:, tf.newaxis, :]
-        attended = layer.attention.dense_output(hidden_states=context, input_tensor=hidden, training=False)
-        hidden = layer.bert_output(hidden_states=layer.intermediate(hidden_states=attended), input_tensor=attended, training=False)
+        hidden, probs = encoder_layer(layer, hidden, extended, None if head_mask is None else head_mask[:, index])
         hidden_states.append(hidden)
         attentions.append(probs)
     return hidden_states, attentions
+
+
+def encoder_layer(layer, hidden, extended, head_mask=None):
+    """One transformers TF BERT-style layer (``TFBertLayer`` and its copies), on its own weights.
+
+    The same sums as the layer's ``call`` (tests/test_minilm.py and tests/test_hf_checkpoint.py
+    compare with the plain models), written so that TensorFlow runs fewer, fused kernels: every
+    dense layer is one 2-D ``MatMul`` + ``BiasAdd`` on (batch·length, width), which oneDNN fuses
+    into one kernel, where Keras' ``Dense`` on 3-D input goes through ``Tensordot`` (reshapes
+    around the product keep the bias add apart). In the TF profiler at 512 tokens the separate
+    bias adds and the exact GELU's Erfc and Neg took 9% of the op time; the GELU now fuses into
+    the product too (``_MklNativeFusedMatMul``). ``head_mask`` (batch, heads) scales each head's
+    slice of the context.
+
+    Returns (hidden (batch, length, width), attention probabilities (batch, heads, length, length)).
+    """
+    import tensorflow as tf
+
+    attention = layer.attention.self_attention
+    heads, size = attention.num_attention_heads, attention.attention_head_size
+    shape = tf.shape(hidden)
+    batch, length, width = shape[0], shape[1], hidden.shape[-1]
+    rows = tf.reshape(hidden, [-1, width])
+
+    def dense(x, keras_dense):
+        return tf.nn.bias_add(tf.matmul(x, keras_dense.kernel), keras_dense.bias)
+
+    def split_heads(x):
+        return tf.transpose(tf.reshape(x, [batch, length, heads, size]), [0, 2, 1, 3])
+
+    def layer_norm(x, keras_norm):
+        # The Keras layer was built for (batch, length, width): it normalises the last axis only.
+        return tf.reshape(keras_norm(tf.reshape(x, [batch, length, width])), [-1, width])
+
+    query, key, value = (split_heads(dense(rows, part)) for part in (attention.query, attention.key, attention.value))
+    scores = tf.divide(tf.matmul(query, key, transpose_b=True), tf.cast(attention.sqrt_att_head_size, hidden.dtype))
+    # transformers' stable_softmax adds 1e-9 to the logits (a workaround for XLA on some CPUs); kept for equal numbers.
+    probs = tf.nn.softmax(tf.add(scores, extended) + 1e-9, axis=-1)
+    context = tf.matmul(probs, value)
+    if head_mask is not None:
+        context = context * head_mask[:, :, tf.newaxis, tf.newaxis]
+    context = tf.reshape(tf.transpose(context, [0, 2, 1, 3]), [-1, width])
+    attended = layer_norm(dense(context, layer.attention.dense_output.dense) + rows, layer.attention.dense_output.LayerNorm)
+    inner = layer.intermediate.intermediate_act_fn(dense(attended, layer.intermediate.dense))
+    output = layer_norm(dense(inner, layer.bert_output.dense) + attended, layer.bert_output.LayerNorm)
+    return tf.reshape(output, [batch, length, width]), probs
