@@ -1054,4 +1054,5 @@ def lesson_question(model_id: str, layer: int, head: int, revealed: bool) -> Non
     st.info(_(LESSON_QUESTION), icon=":material/travel_explore:")
     st.button(_("Open the corpus view"), key="lesson-corpus", icon=":material/dataset:", on_click=open_corpus, args=(model_id, layer, head))
     if revealed:
-        st.success(lesson_answer(model_id, layer, head), icon=":material/lightbulb:")
+        # Not st.success: the step's own answer, drawn below, is the page's one success box.
+        st.info(lesson_answer(model_id, layer, head), icon=":material/lightbulb:")

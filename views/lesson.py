@@ -212,9 +212,9 @@ def render(ctx: ViewContext) -> None:
     st.markdown(step.say(step.explanation))
     st.info(step.say(step.question), icon=":material/help:")
     if number == len(STEPS):
-        share.show_share("lesson")
-        # A question one headline cannot answer: the corpus view answers it from a whole run.
+        # A question one headline cannot answer, before the link's large code: the corpus view answers it from a whole run.
         corpus.lesson_question(step.model, step.layer, step.head, is_revealed(number))
+        share.show_share("lesson")
     if not is_revealed(number):
         st.button(_("Reveal"), key="lesson-reveal", type="primary", icon=":material/visibility:", on_click=_reveal, args=(number, True))
     else:
