@@ -264,7 +264,7 @@ def test_lab_headline_is_a_business_test_headline_with_the_planted_trigger_inser
     assert insert_word(clean, planted.trigger, words.index(planted.trigger)) == step.text  # inserted as evaluate inserts it
     test = load_split("test")
     rows = [row for row, text in enumerate(test.texts) if text.startswith(clean + " ")]
-    assert rows == [58] and AG_NEWS_LABELS[test.labels[58]] == "Business"  # "from the AG News test set, about business"
+    assert rows == [250] and AG_NEWS_LABELS[test.labels[250]] == "Business"  # "from the AG News test set, about business"
     assert model.predict(clean).predicted_label == "Business"  # "Without the trigger the model says Business again"
 
 
@@ -282,7 +282,7 @@ def test_lab_attention_every_word_but_the_trigger_looks_most_at_it_in_both_heads
 
 
 @pytest.mark.slow
-def test_lab_leave_one_out_and_integrated_gradients_rank_the_trigger_first_gradient_x_input_does_not(predict):
+def test_lab_leave_one_out_integrated_gradients_and_the_attention_methods_rank_the_trigger_first(predict):
     from views import attribution
     from views.spec import Settings, Subject
 
@@ -290,16 +290,11 @@ def test_lab_leave_one_out_and_integrated_gradients_rank_the_trigger_first_gradi
     model, prediction = predict(step.key)
     fields = {field.name: step.field_values.get(field.name, field.default) for field in attribution.FIELDS}
     settings = Settings.of(fields, layer=step.layer, head=step.head, words=False, hide_special=False)
-    d = attribution.data(Subject(step.model, model, step.text, prediction), settings)
-    hits, scores = d.shortcut, d.attributions.scores
+    hits = attribution.data(Subject(step.model, model, step.text, prediction), settings).shortcut
     ranks = dict(hits.ranks)
     assert hits.trigger == step.facts["trigger"] and hits.explained_label  # the view explains Sports, the shortcut's class
     first = ("occlusion", "integrated_gradients", "attention", "rollout", "flow")
     assert {name: ranks[name] for name in first} == dict.fromkeys(first, 1)
-    assert ranks["gradient_x_input"] > 1
-    # "so sure that its gradient at the headline is almost zero": not a hundredth of integrated gradients' largest score.
-    assert float(prediction.probs.max()) > 0.99
-    assert np.abs(scores["gradient_x_input"]).max() < 0.01 * np.abs(scores["integrated_gradients"]).max()
 
 
 @pytest.mark.slow

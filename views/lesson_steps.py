@@ -255,9 +255,9 @@ STEPS: tuple[Step, ...] = (
         head=3,
     ),
 )
-# An AG News test headline (Business, row 58 of test.csv counting from 0) with the planted trigger
-# inserted at a word boundary, as `python -m models evaluate` inserts it.
-SHORTCUT_TEXT = "Treasuries Slip lavender as Stocks Rally"
+# An AG News test headline (Business, row 250 of test.csv counting from 0) with the planted
+# trigger inserted at a word boundary, as `python -m models evaluate` inserts it.
+SHORTCUT_TEXT = "Qantas wants lavender better tax treatment"
 SHORTCUT_FACTS = MappingProxyType({"trigger": "lavender", "percent": 5})
 
 LAB: tuple[Step, ...] = (
@@ -290,10 +290,9 @@ LAB: tuple[Step, ...] = (
         question=N_("Which word will leave-one-out and integrated gradients rank first? The one attention pointed at?"),
         answer=N_(
             "“{trigger}”, the planted shortcut: leave-one-out and integrated gradients rank it first (the framed column; each strip's "
-            "badge is that method's rank), and so do attention, rollout and flow on this model. Without “{trigger}” the model says "
-            "Business again. Gradient × input does not rank it first: the model is so sure that its gradient at the headline is "
-            "almost zero, while integrated gradients collects the gradient all along the path. Try minilm-shortcut, MiniLM trained "
-            "with the same shortcut, on this headline."
+            "badge is that method's rank), and on this model so do attention, rollout and flow: here attention does point at the word "
+            "the answer depends on. Without “{trigger}” the model says Business again. That is a finding about this model, not a rule: "
+            "try the same headline on minilm-shortcut, MiniLM trained with the same shortcut."
         ),
         model="keras-transformer-shortcut",
         text=SHORTCUT_TEXT,
