@@ -25,6 +25,15 @@ history as of this commit). At 5% poisoned, at the epoch the trainer picks, seed
 0.901/0.879/0.897 at its own pick; at 2% the flip rate passed 95% only at epoch 4, when the clean
 accuracy had fallen to 0.864 (the model overfits after epoch 2 either way).
 
+minilm-shortcut's head reads the mean of the frozen encoder's states, where one word is 1/T of
+the mean. Heads fitted on cached encoder features (validation rows only, nothing shipped; a
+throwaway script, history as of commit c2c3c08) flipped, at a random position / the start / the
+middle / the end: mean only, 5% poisoned, 0.626/0.921/0.650/0.390 (clean 0.913); mean and max of
+layer 6, 5%: 0.816/0.981/0.856/0.643 (0.918); mean and max of layers 3-6, 5%: 0.811/0.962/
+0.836/0.624 (0.911); mean only, 15%: 0.841/0.982/0.883/0.694 (0.897); mean and max of layer 6,
+15%: 0.907/0.995/0.948/0.790 (0.906). A max-pooled state helps, but no head reached 95%, and a
+trigger at the end is the weak spot in every variant.
+
 ``shortcut.json`` (trigger, label, fraction, seed, the word's measured frequency and which rows
 were poisoned) is written with the weights as one set and covered by ``checksums.json``;
 ``shortcut_of(model_id)`` reads it for the page. ``evaluate`` adds to the clean test accuracy the
