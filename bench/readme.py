@@ -840,6 +840,8 @@ FIGURE_ROWS = (
     ("norms", "value-aware (4 panels)"),
     ("compare", "two sentences (3 panels)"),
     ("strips", "attribution strips"),
+    ("qkv", "queries and keys (one head, one query)"),
+    ("layers", "layers (one probe per layer)"),
 )
 
 
@@ -853,6 +855,19 @@ def figures_table(sources: Sources) -> str:
 
 def figures_load(sources: Sources) -> str:
     return f"{sources.result('figures.json')['load_average_1min']:.1f}"
+
+
+def widget_change(sources: Sources) -> str:
+    """A widget change of the qkv and layers views at 512 tokens: the cached text's data for the new setting, then the figure."""
+    qkv_maths, qkv_figure = (figure_row(sources, view)["total_ms"] for view in ("qkv maths", "qkv"))
+    layers_figure = figure_row(sources, "layers")["total_ms"]
+    limit = min(sources.result("figures.json")["budgets"][f"{view} @ 512"]["seconds"] for view in ("qkv", "layers"))
+    claim(qkv_maths + qkv_figure <= 1000 * limit and layers_figure <= 1000 * limit, f"within {limit * 1000:.0f} ms")
+    return (
+        f"{qkv_maths + qkv_figure:.0f} ms in the qkv view (another head or query: {qkv_maths:.0f} ms of maths, then"
+        f" {qkv_figure:.0f} ms to draw) and {layers_figure:.0f} ms in the layers view (its probes' outputs kept; only"
+        f" the figure is redrawn), within {limit * 1000:.0f} ms"
+    )
 
 
 def maths_seconds(view: str, tokens: int, data: str, digits: int = 1) -> Callable[[Sources], str]:
@@ -982,12 +997,14 @@ BLOCKS: dict[str, Callable[[Sources], str]] = {
     "soak": soak_table,
     "browser": browser_tables,
     "views": views_table,
+    "anchor": anchor_table,
     "figures-load": figures_load,
     "figures": figures_table,
     "stats-512": maths_seconds("stats maths", 512, "minilm-agnews"),
     "flow-128": maths_seconds("flow maths", 128, "synthetic"),
     "flow-512": maths_seconds("flow maths", 512, "synthetic", digits=0),
     "norms-512": maths_seconds("norms maths", 512, "minilm-agnews"),
+    "widget-change": widget_change,
     "exports": exports,
     "class-memory": class_memory,
     "models-loaded-memory": models_loaded_memory,
@@ -1006,7 +1023,6 @@ BLOCKS: dict[str, Callable[[Sources], str]] = {
     "shortcut-verdict": shortcut_verdict,
     "ground-truth": ground_truth_table,
     "attribution-page": attribution_page,
-    "anchor": anchor_table,
     "attribution-max": attribution_max,
     "heatmap-bytes": heatmap_bytes,
     "heatmap-weights-bytes": heatmap_weights_bytes,
