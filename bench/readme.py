@@ -976,6 +976,27 @@ def corpus_table(sources: Sources) -> str:
     return f"{table(header, rows)}\n\n{result['model']}, batch {result['runs'][0]['batch']}, {cpus} cores ({provenance(result)})."
 
 
+def corpus_view(sources: Sources) -> str:
+    """The corpus view's two budgets on a whole-test-set run (bench/results/corpus_view.json)."""
+    result = sources.result("corpus_view.json")
+    opened = result["open_s"]
+    slowest = max(opened, key=lambda part: opened[part]["median_s"])
+    sizes = result["embedding_mb"]
+    largest = max(sizes, key=lambda colour: sizes[colour]["mb"])
+
+    def verdict(within: bool) -> str:
+        return "within" if within else "**over**"
+
+    return (
+        f"on the {result['texts']:,}-text {result['model']} run, each of its {len(opened)} parts opens from another view, with"
+        f" nothing read yet, in {min(part['median_s'] for part in opened.values()):.1f}–{opened[slowest]['median_s']:.1f} s"
+        f" (median of {opened[slowest]['runs']}; slowest: {slowest}), {verdict(result['open_within_budget'])} its"
+        f" {result['open_budget_s']:g} s budget, and the query–key embedding of {sizes[largest]['points']:,} points sends"
+        f" {sizes[largest]['mb']:.1f} MB ({largest} colouring), {verdict(result['embedding_within_budget'])} its"
+        f" {result['embedding_budget_mb']:g} MB budget ({provenance(result)}, load {result['load_average_1min']:.1f})"
+    )
+
+
 BLOCKS: dict[str, Callable[[Sources], str]] = {
     "models": models_table,
     "validation-accuracy": validation_range,
@@ -1029,6 +1050,7 @@ BLOCKS: dict[str, Callable[[Sources], str]] = {
     "soak-peak": soak_peak(long=False),
     "soak-long-peak": soak_peak(long=True),
     "corpus": corpus_table,
+    "corpus-view": corpus_view,
 }
 
 
