@@ -18,9 +18,9 @@ from plotly.subplots import make_subplots
 from viz.colours import colourscale
 from viz.labels import DEFAULT_WIDTH_PX, literal, spread, text_px, wrap
 from viz.present import font_scale
+from viz.stats import CELL_PX, head_cells, head_markers
 from viz.words import _
 
-CELL_PX = 26
 TITLE_FONT_PX = 16
 TITLE_LINE_PX = 20
 SELECTED_COLOUR = "crimson"
@@ -79,32 +79,6 @@ def confusion_matrix(
     return figure
 
 
-def _head_markers(layers: int, heads: int, text: list[str]) -> go.Scatter:
-    """Invisible markers over the cells: hover text, and a click that names the head."""
-    head_ids, layer_ids = np.meshgrid(np.arange(1, heads + 1), np.arange(1, layers + 1))
-    return go.Scatter(
-        x=head_ids.ravel().tolist(),
-        y=layer_ids.ravel().tolist(),
-        mode="markers",
-        marker=dict(symbol="square", size=CELL_PX - 4, opacity=0.0),
-        selected=dict(marker=dict(opacity=0.0)),
-        unselected=dict(marker=dict(opacity=0.0)),
-        customdata=np.stack([layer_ids.ravel(), head_ids.ravel()], axis=1).tolist(),
-        text=text,
-        hovertemplate=_("layer %{customdata[0]}, head %{customdata[1]}") + "<br>%{text}<extra></extra>",
-        showlegend=False,
-    )
-
-
-def _range(values: np.ndarray) -> tuple[float, float]:
-    """0..1 for shares and normalised measures, 0..max for distances."""
-    finite = values[np.isfinite(values)]
-    if finite.size == 0 or (finite.min() >= 0.0 and finite.max() <= 1.0):
-        return 0.0, 1.0
-    low = min(0.0, float(finite.min()))
-    return low, max(float(finite.max()), low + 1.0)
-
-
 def head_atlas(
     means: np.ndarray,
     low: np.ndarray,
@@ -127,27 +101,13 @@ def head_atlas(
     figure_px = width_px / font_scale(presenter)
     step, _angle = spread(heads, figure_px - 120, label_px=text_px(f"H{heads}"))
     labelled = list(range(1, heads + 1, step))
-    zmin, zmax = _range(means)
     cells = [
         f"{mean:.3f} [{lo:.3f}, {hi:.3f}]" if np.isfinite(mean) else "—"
         for mean, lo, hi in zip(means.ravel().tolist(), np.asarray(low).ravel().tolist(), np.asarray(high).ravel().tolist(), strict=True)
     ]
     figure = go.Figure()
-    figure.add_trace(
-        go.Heatmap(
-            z=means,
-            x=np.arange(1, heads + 1),
-            y=np.arange(1, layers + 1),
-            zmin=zmin,
-            zmax=zmax,
-            colorscale=colourscale(scheme),
-            hoverinfo="skip",
-            xgap=1,
-            ygap=1,
-            colorbar=dict(thickness=10),
-        )
-    )
-    figure.add_trace(_head_markers(layers, heads, [_("mean {value} (95% interval)").format(value=cell) for cell in cells]))
+    figure.add_trace(head_cells(means, scheme, dict(thickness=10)))
+    figure.add_trace(head_markers(layers, heads, [_("mean {value} (95% interval)").format(value=cell) for cell in cells]))
     figure.update_xaxes(tickmode="array", tickvals=labelled, ticktext=[f"H{h}" for h in labelled], showgrid=False, zeroline=False)
     figure.update_yaxes(
         tickmode="array",
@@ -290,7 +250,7 @@ def joint_embedding(
     coordinates = np.round(np.asarray(coordinates, dtype=np.float32), COORDINATE_DECIMALS)
     heading, title_px = _title(title, width_px, presenter)
     customdata = np.asarray(customdata, dtype=np.int32)
-    hover = np.asarray(hover, dtype=object)
+    hover_text = np.asarray(hover, dtype=object)  # indexable by a boolean mask, per group
     figure = go.Figure()
     marker = dict(size=4, opacity=0.7)
     if groups is None:
@@ -305,7 +265,7 @@ def joint_embedding(
                     colorscale=colourscale(scheme),
                     colorbar=dict(thickness=10, title=dict(text=_("position"))),
                 ),
-                text=hover,
+                text=hover_text,
                 customdata=customdata,
                 hovertemplate="%{text}<extra></extra>",
                 showlegend=False,
@@ -322,7 +282,7 @@ def joint_embedding(
                     mode="markers",
                     name=literal(name),
                     marker=dict(**marker, color=palette[index % len(palette)]),
-                    text=hover[mask],
+                    text=hover_text[mask],
                     customdata=customdata[mask],
                     hovertemplate="%{text}<extra></extra>",
                 )

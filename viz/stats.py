@@ -32,7 +32,7 @@ MARGIN_L_PX = 10
 MARGIN_R_PX = 40
 
 
-def _range(values: np.ndarray) -> tuple[float, float]:
+def value_range(values: np.ndarray) -> tuple[float, float]:
     """0..1 for shares and normalised measures; 0..max for the others (distance in tokens)."""
     finite = values[np.isfinite(values)]
     if finite.size == 0:
@@ -41,6 +41,40 @@ def _range(values: np.ndarray) -> tuple[float, float]:
     if low >= 0.0 and high <= 1.0:
         return 0.0, 1.0
     return min(0.0, low), high if high > min(0.0, low) else min(0.0, low) + 1.0
+
+
+def head_cells(values: np.ndarray, scheme: str, colorbar: dict) -> go.Heatmap:
+    """One map of a layer × head measure, layers and heads numbered from 1, gaps between the cells."""
+    zmin, zmax = value_range(values)
+    return go.Heatmap(
+        z=values,
+        x=np.arange(1, values.shape[1] + 1),
+        y=np.arange(1, values.shape[0] + 1),
+        zmin=zmin,
+        zmax=zmax,
+        colorscale=colourscale(scheme),
+        hoverinfo="skip",
+        xgap=1,
+        ygap=1,
+        colorbar=colorbar,
+    )
+
+
+def head_markers(layers: int, heads: int, text: list[str]) -> go.Scatter:
+    """Invisible markers over a map's cells: the hover text, and a click (or box) that names the head as [layer, head]."""
+    head_ids, layer_ids = np.meshgrid(np.arange(1, heads + 1), np.arange(1, layers + 1))
+    return go.Scatter(
+        x=head_ids.ravel().tolist(),
+        y=layer_ids.ravel().tolist(),
+        mode="markers",
+        marker=dict(symbol="square", size=CELL_PX - 4, opacity=0.0),
+        selected=dict(marker=dict(opacity=0.0)),
+        unselected=dict(marker=dict(opacity=0.0)),
+        customdata=np.stack([layer_ids.ravel(), head_ids.ravel()], axis=1).tolist(),
+        text=text,
+        hovertemplate=_("layer %{customdata[0]}, head %{customdata[1]}") + "<br>%{text}<extra></extra>",
+        showlegend=False,
+    )
 
 
 def stat_heatmaps(
@@ -93,48 +127,15 @@ def stat_heatmaps(
         # Between two rows of maps: the lower one's title and the upper one's head labels.
         vertical_spacing=min(0.25, (GAP_PX + title_px - TITLE_LINE_PX) / (panel_rows * row_px - 10)) if panel_rows > 1 else 0.0,
     )
-    head_ids, layer_ids = np.meshgrid(np.arange(1, heads + 1), np.arange(1, layers + 1))
     for index, key in enumerate(keys):
         values = np.asarray(stats[key], dtype=np.float32)
         row, col = index // columns + 1, index % columns + 1
         subplot = figure.get_subplot(row, col)
         x_domain, y_domain = subplot.xaxis.domain, subplot.yaxis.domain
-        zmin, zmax = _range(values)
-        figure.add_trace(
-            go.Heatmap(
-                z=values,
-                x=np.arange(1, heads + 1),
-                y=np.arange(1, layers + 1),
-                zmin=zmin,
-                zmax=zmax,
-                colorscale=colourscale(scheme),
-                hoverinfo="skip",
-                xgap=1,
-                ygap=1,
-                colorbar=dict(
-                    x=x_domain[1] + 0.005, xanchor="left", y=(y_domain[0] + y_domain[1]) / 2, yanchor="middle", len=y_domain[1] - y_domain[0], thickness=8
-                ),
-            ),
-            row=row,
-            col=col,
-        )
+        colorbar = dict(x=x_domain[1] + 0.005, xanchor="left", y=(y_domain[0] + y_domain[1]) / 2, yanchor="middle", len=y_domain[1] - y_domain[0], thickness=8)
+        figure.add_trace(head_cells(values, scheme, colorbar), row=row, col=col)
         shown = [f"{value:.3f}" if np.isfinite(value) else "—" for value in values.ravel().tolist()]
-        figure.add_trace(
-            go.Scatter(
-                x=head_ids.ravel().tolist(),
-                y=layer_ids.ravel().tolist(),
-                mode="markers",
-                marker=dict(symbol="square", size=CELL_PX - 4, opacity=0.0),
-                selected=dict(marker=dict(opacity=0.0)),
-                unselected=dict(marker=dict(opacity=0.0)),
-                customdata=np.stack([layer_ids.ravel(), head_ids.ravel()], axis=1).tolist(),
-                text=[f"{literal(titles.get(key, key))}: {value}" for value in shown],
-                hovertemplate=_("layer %{customdata[0]}, head %{customdata[1]}") + "<br>%{text}<extra></extra>",
-                showlegend=False,
-            ),
-            row=row,
-            col=col,
-        )
+        figure.add_trace(head_markers(layers, heads, [f"{literal(titles.get(key, key))}: {value}" for value in shown]), row=row, col=col)
         axis = dict(row=row, col=col, showgrid=False, zeroline=False, tickmode="array")
         figure.update_xaxes(tickvals=labelled_heads, ticktext=[f"H{h}" for h in labelled_heads], side="bottom", **axis)
         figure.update_yaxes(tickvals=list(range(1, layers + 1)), ticktext=[f"L{layer}" for layer in range(1, layers + 1)], autorange="reversed", **axis)
