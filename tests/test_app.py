@@ -244,7 +244,9 @@ def test_minilm_offers_six_layers_and_twelve_heads_and_word_view(app):
     assert words["layout"]["xaxis"]["ticktext"] == ["[CLS]", "transformers", "reshape", "chipmakers", "[SEP]"]
     pieces_prediction = prediction_of("minilm-agnews", "Transformers reshape chipmakers")
     merged = merge_prediction(pieces_prediction, "wordpiece").attentions[0, 0]
-    assert np.allclose(weights_of(words), merged, atol=1e-6)
+    # The cache keeps float16 weights; the page merges them after upcasting (views.spec.display),
+    # this reference in float16: the two sums agree to the store's documented 1e-3 (views.compute.compact).
+    assert np.allclose(weights_of(words), merged, atol=1e-3)
     app.toggle(key="hide_special").set_value(True).run()
     assert heatmap_of(app)["layout"]["xaxis"]["ticktext"] == ["transformers", "reshape", "chipmakers"]
     assert app.query_params["words"] in ("1", ["1"]) and app.query_params["hide_special"] in ("1", ["1"])

@@ -129,7 +129,10 @@ def predict_or_refuse(model, text: str) -> Prediction | None:
     except InputError as error:
         message = str(error)
         assert message and "\n" not in message
-        if len(text) > MAX_INPUT_CHARS:
+        # models.base.check_text: a blank text is empty whatever its length; a long one says how long.
+        if not text.strip():
+            assert "empty" in message
+        elif len(text) > MAX_INPUT_CHARS:
             assert f"{len(text):,} characters" in message
         return None
     assert len(text) <= MAX_INPUT_CHARS and text.strip()
