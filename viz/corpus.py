@@ -79,6 +79,20 @@ def confusion_matrix(
     return figure
 
 
+def _clickable_heads(figure: go.Figure, heading: str, title_px: int, *, height_px: float) -> go.Figure:
+    """The layout of a figure whose marks name heads: the nearest mark under the pointer, a click selects it."""
+    figure.update_layout(
+        title=dict(text=heading, x=0, xanchor="left", font=dict(size=TITLE_FONT_PX)),
+        height=int(height_px),
+        margin=dict(l=10, r=10, t=30 + title_px, b=10),
+        hovermode="closest",
+        hoverdistance=-1,
+        clickmode="event+select",
+        plot_bgcolor="white",
+    )
+    return figure
+
+
 def head_atlas(
     means: np.ndarray,
     low: np.ndarray,
@@ -120,16 +134,7 @@ def head_atlas(
     if selected is not None:
         layer, head = selected
         figure.add_shape(type="rect", x0=head + 0.5, x1=head + 1.5, y0=layer + 0.5, y1=layer + 1.5, line=dict(color=SELECTED_COLOUR, width=2))
-    figure.update_layout(
-        title=dict(text=heading, x=0, xanchor="left", font=dict(size=TITLE_FONT_PX)),
-        height=int(layers * CELL_PX + 90 + title_px),
-        margin=dict(l=10, r=10, t=30 + title_px, b=10),
-        hovermode="closest",
-        hoverdistance=-1,
-        clickmode="event+select",
-        plot_bgcolor="white",
-    )
-    return figure
+    return _clickable_heads(figure, heading, title_px, height_px=layers * CELL_PX + 90 + title_px)
 
 
 def head_clusters(
@@ -216,16 +221,7 @@ def head_clusters(
             type="rect", x0=10 * column, x1=10 * column + 10, y0=-0.5, y1=len(measures) - 0.5, line=dict(color=SELECTED_COLOUR, width=2), row=2, col=1
         )
     label_px = 60 if angle else 20
-    figure.update_layout(
-        title=dict(text=heading, x=0, xanchor="left", font=dict(size=TITLE_FONT_PX)),
-        height=int(len(measures) * 22 / 0.65 + 120 + title_px + label_px),
-        margin=dict(l=10, r=10, t=30 + title_px, b=10),
-        hovermode="closest",
-        hoverdistance=-1,
-        clickmode="event+select",
-        plot_bgcolor="white",
-    )
-    return figure
+    return _clickable_heads(figure, heading, title_px, height_px=len(measures) * 22 / 0.65 + 120 + title_px + label_px)
 
 
 def joint_embedding(
