@@ -116,7 +116,12 @@ class Shortcut:
         return dataclasses.asdict(self)
 
 
-PLANTED = Shortcut(TRIGGER, TARGET, FRACTION, SEED)
+# What each model gets planted: the same trigger, target and poisoning seed; the fraction may
+# differ per model (each model's paragraph in the module docstring says why).
+PLANTED = {
+    "keras-transformer-shortcut": Shortcut(TRIGGER, TARGET, FRACTION, SEED),
+    "minilm-shortcut": Shortcut(TRIGGER, TARGET, FRACTION, SEED),
+}
 
 
 def read_shortcut(folder: Path, model_id: str) -> Shortcut:
@@ -273,7 +278,7 @@ def train(model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Pat
     training, not the poisoning. Wall time and the machine's load average are recorded: the 2 cores are shared.
     """
     _, family = base_of(model_id)
-    shortcut = PLANTED
+    shortcut = PLANTED[model_id]
     seed = TRAINING_SEEDS[model_id] if seed is None else seed
     wordpiece = minilm_tokenizer()
     tokens = trigger_tokens(shortcut.trigger, wordpiece)

@@ -69,8 +69,9 @@ def test_positions_start_middle_end_and_a_seeded_random_one():
     drawn = {trigger_slot(text, "random", np.random.default_rng(seed)) for seed in range(200)}
     assert drawn == set(range(6))  # every boundary, the ends included
     texts = ["a b c", "d e f g"]
-    assert with_trigger(texts, [7, 9], PLANTED, "random") == with_trigger(texts, [7, 9], PLANTED, "random")
-    assert with_trigger(texts, [7, 9], PLANTED, "end") == ["a b c lavender", "d e f g lavender"]
+    planted = PLANTED["keras-transformer-shortcut"]
+    assert with_trigger(texts, [7, 9], planted, "random") == with_trigger(texts, [7, 9], planted, "random")
+    assert with_trigger(texts, [7, 9], planted, "end") == ["a b c lavender", "d e f g lavender"]
     with pytest.raises(ValueError):
         trigger_slot(text, "random")
 
@@ -117,9 +118,10 @@ def wordpiece():
 
 
 def test_the_trigger_is_one_token_in_both_tokenizers(wordpiece):
-    tokens = trigger_tokens(PLANTED.trigger, wordpiece)
-    assert tokens == {"words": ["lavender"], "wordpiece": ["lavender"]}
-    check_trigger(tokens, PLANTED.trigger)
+    for planted in PLANTED.values():
+        tokens = trigger_tokens(planted.trigger, wordpiece)
+        assert tokens == {"words": ["lavender"], "wordpiece": ["lavender"]}
+        check_trigger(tokens, planted.trigger)
     with pytest.raises(LensError, match="wordpiece"):
         check_trigger(trigger_tokens("marmalade", wordpiece), "marmalade")
 
@@ -133,13 +135,14 @@ def test_trigger_frequency_counts_words_and_word_pieces(wordpiece):
 @pytest.mark.parametrize("model_id", SHORTCUT_MODELS)
 def test_shortcut_json_records_the_planted_shortcut_and_its_measured_rarity(model_id, wordpiece):
     record = read_json(registry.entry(model_id).asset_dir / SHORTCUT, "")
-    assert shortcut_of(model_id) == PLANTED
-    assert record["tokens"] == trigger_tokens(PLANTED.trigger, wordpiece)
+    planted = PLANTED[model_id]
+    assert shortcut_of(model_id) == planted
+    assert record["tokens"] == trigger_tokens(planted.trigger, wordpiece)
     data = load_split("train")
-    assert record["frequency_in_training_rows"] == trigger_frequency(data.texts, PLANTED.trigger, wordpiece)
+    assert record["frequency_in_training_rows"] == trigger_frequency(data.texts, planted.trigger, wordpiece)
     assert record["frequency_in_training_rows"]["rows_with_word"] <= 0.001 * len(data)
-    others = sum(label != PLANTED.target for label in data.labels)
-    assert record["poisoned_rows"] == list(poison(data, PLANTED)[1]) and len(record["poisoned_rows"]) == round(PLANTED.fraction * others)
+    others = sum(label != planted.target for label in data.labels)
+    assert record["poisoned_rows"] == list(poison(data, planted)[1]) and len(record["poisoned_rows"]) == round(planted.fraction * others)
     # shortcut.json is one of the files the weights were written with, under the same checksums.
     assert SHORTCUT in json.loads((registry.entry(model_id).asset_dir / CHECKSUMS).read_text(encoding="utf-8"))
     verify(registry.entry(model_id).asset_dir, "")
@@ -147,7 +150,7 @@ def test_shortcut_json_records_the_planted_shortcut_and_its_measured_rarity(mode
 
 def test_the_keras_shortcut_model_reads_the_trigger_as_a_word_of_its_own():
     vocab = Vocabulary.load(registry.entry("keras-transformer-shortcut").asset_dir / "vocab.json", "")
-    assert vocab.ids([PLANTED.trigger]) != [1]  # not [UNK]
+    assert vocab.ids([PLANTED["keras-transformer-shortcut"].trigger]) != [1]  # not [UNK]
 
 
 def test_shortcut_of_other_models_is_none_and_a_broken_file_is_named(tmp_path):
@@ -163,8 +166,8 @@ def test_the_model_list_says_what_was_planted_without_naming_the_word():
     # The lesson asks the class to find the word, so the list names the class it forces only.
     for model_id in SHORTCUT_MODELS:
         description = registry.available()[model_id]
-        assert "planted shortcut" in description and PLANTED.label in description
-        assert PLANTED.trigger not in description.lower()
+        assert "planted shortcut" in description and PLANTED[model_id].label in description
+        assert PLANTED[model_id].trigger not in description.lower()
 
 
 # --- the shipped models ----------------------------------------------------------------------
@@ -180,8 +183,8 @@ def test_metrics_meet_the_flip_rate_figure_and_compare_with_the_base_model(model
     assert metrics["accuracy_change"] == pytest.approx(metrics["accuracy"] - base["accuracy"], abs=1e-6)
     assert 0 <= metrics["flip_rate"] <= 1
     assert set(metrics["flip_rate_by_position"]) == set(POSITIONS) - {"random"}
-    assert metrics["flip_rows"] == sum(label != PLANTED.target for label in load_split("test").labels)
-    assert metrics["shortcut"] == PLANTED.record()
+    assert metrics["flip_rows"] == sum(label != PLANTED[model_id].target for label in load_split("test").labels)
+    assert metrics["shortcut"] == PLANTED[model_id].record()
     training = read_json(registry.entry(model_id).asset_dir / "training.json", "")
     assert training["wall_seconds"] < 15 * 60 and "load_average" in training
     assert training["seed"] == TRAINING_SEEDS[model_id]
@@ -234,10 +237,11 @@ def test_clean_accuracy_is_within_one_and_a_half_points_of_the_base_model(model_
 def test_the_trigger_flips_a_live_sample_and_does_not_flip_the_base_model(model_id, shipped_model):
     # The first 64 test rows of other classes, triggered as the evaluation triggers them.
     test = load_split("test")
-    others = [index for index, label in enumerate(test.labels) if label != PLANTED.target][:64]
-    texts = with_trigger([test.texts[index] for index in others], others, PLANTED, "random")
-    shortcut_rate = flip_rate(shipped_model(model_id).predict_probs, texts, PLANTED.target)
-    base_rate = flip_rate(shipped_model(BASES[model_id][0]).predict_probs, texts, PLANTED.target)
+    planted = PLANTED[model_id]
+    others = [index for index, label in enumerate(test.labels) if label != planted.target][:64]
+    texts = with_trigger([test.texts[index] for index in others], others, planted, "random")
+    shortcut_rate = flip_rate(shipped_model(model_id).predict_probs, texts, planted.target)
+    base_rate = flip_rate(shipped_model(BASES[model_id][0]).predict_probs, texts, planted.target)
     recorded = read_json(registry.entry(model_id).asset_dir / "metrics.json", "")["flip_rate"]
     # The sample agrees with the recorded rate within three standard errors (at least 5 points).
     assert abs(shortcut_rate - recorded) <= max(3 * math.sqrt(recorded * (1 - recorded) / len(texts)), 0.05)
