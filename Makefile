@@ -35,12 +35,18 @@ $(STAMP): requirements.txt requirements-nodeps.txt
 run: install
 	$(PY) -m streamlit run app.py --server.port $(PORT) --server.address $(ADDRESS)
 
+# Two pytest-xdist workers, one per core: much of a test's time is single-threaded Python (page
+# runs, figures, a browser waiting on the server), so a second worker fills the other core.
+# Each file runs on one worker (tests/conftest.py groups them; the browser tests share one).
+TEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
+
 test: install chromium
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q $(PYTEST_PARALLEL)
 
 # The fast lane: everything but the tests marked slow (model evaluations, servers, browsers).
 test-fast: install
-	$(PY) -m pytest -q -m "not slow"
+	$(PY) -m pytest -q $(PYTEST_PARALLEL) -m "not slow"
 
 lint: install
 	$(PY) -m ruff check .

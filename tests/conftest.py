@@ -33,6 +33,15 @@ def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.write_line(f"{sum(FILE_SECONDS.values()):8.1f}s  in all ({len(FILE_SECONDS)} files)")
 
 
+# `make test` runs the suite on two pytest-xdist workers (--dist loadgroup): a file's tests stay
+# on one worker, so its module fixtures load once, and every test that drives the real server
+# shares one worker and so one server and one Chromium (the ``browser_session`` fixture).
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        group = "browser" if "browser_session" in getattr(item, "fixturenames", ()) else item.path.name
+        item.add_marker(pytest.mark.xdist_group(group))
+
+
 TINY_ROWS = [
     ("1", "Leaders meet in Geneva", "Foreign ministers discussed the peace treaty and the election crisis."),
     ("2", "Team wins the final", "The striker scored twice as the club won the championship match."),
@@ -105,7 +114,7 @@ def checkpoint(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
-def browser_session():
+def browser_session(request):
     """One ``streamlit run`` server and one headless Chromium for every browser test (tests/helpers/browser.py).
 
     Starting the server loads and warms up every model (MiniLM: tens of seconds on two shared
@@ -113,6 +122,10 @@ def browser_session():
     """
     from tests.helpers.browser import served
 
+    # The server reads the corpus runs' folder from its environment when it starts, so the runs
+    # must exist first when any collected browser state shows the corpus view.
+    if any(_shows_the_corpus_view(item) and "browser_session" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        request.getfixturevalue("corpus_root")
     with served() as session:
         yield session
 
@@ -142,16 +155,21 @@ def corpus_root(tmp_path_factory, shipped_model):
         os.environ[ROOT_ENV] = before
 
 
-@pytest.fixture(scope="session", autouse=True)
-def corpus_for_the_corpus_view(request):
-    """When the session runs any test of the corpus view, its runs exist before the first test.
+def _shows_the_corpus_view(item: pytest.Item) -> bool:
+    """A test of the corpus view (``test_corpus_view.py``, a matrix state ``[corpus-…]``).
 
-    Such a test names the view (``test_corpus_view.py``, a matrix state ``[corpus-…]``); the
-    command's own tests (``test_corpus.py``) make their own runs.
+    The command's own tests (``test_corpus.py``) make their own runs.
+    """
+    return item.path.name == "test_corpus_view.py" or ("corpus" in item.name and item.path.name != "test_corpus.py")
+
+
+@pytest.fixture(autouse=True)
+def corpus_for_the_corpus_view(request):
+    """A test of the corpus view finds the session's runs made before it starts.
 
     The combination, property and browser matrices pick the view up from ``views.VIEWS``: with
-    runs to read it is drawn, not only refused; and the browser tests' server, started later,
-    inherits the variable.
+    runs to read it is drawn, not only refused. The runs are made at the first such test in this
+    process, so a pytest-xdist worker that runs none of them makes none.
     """
-    if any("corpus" in item.name and item.path.name != "test_corpus.py" for item in request.session.items):
+    if _shows_the_corpus_view(request.node):
         request.getfixturevalue("corpus_root")
