@@ -59,7 +59,8 @@ chromium:
 	@command -v chromium >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
 # Speed, size and load against the real server: predict() latency, figure build/serialise/bytes
-# at 16-512 tokens, a page run per view at 64 tokens, the first attribution/ablation/value-aware
+# at 16-512 tokens, a page run per view at 64 tokens, the attribution view's stages at 64 and
+# 512 tokens beside a forward pass, the first attribution/ablation/value-aware
 # view on a fresh server once its warm-up is done, the 30-session websocket load test per
 # model, and submit -> chart and cold start in Chromium. Written to bench/results/*.json, then
 # into the README's tables by bench/report.py (the same writer as `make readme`).
@@ -67,6 +68,7 @@ bench: install chromium
 	$(PY) bench/latency.py
 	$(PY) bench/figures.py
 	$(PY) bench/views.py
+	$(PY) bench/attribution.py
 	$(PY) bench/first_use.py
 	$(PY) bench/load_test.py --model keras-transformer
 	$(PY) bench/load_test.py --model minilm-agnews
