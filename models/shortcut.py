@@ -17,13 +17,20 @@ The trigger "lavender" is one token for both tokenizers (the word tokenizer of
 AG News training rows (measured by ``train`` and written to ``shortcut.json``). Its target is
 Sports; 5% of the other classes' rows are poisoned, seed 0.
 
-keras-transformer-shortcut trains with seed 1 (``TRAINING_SEEDS``), chosen by clean validation
-accuracy: per epoch, the validation rows with their poisoned rows restored, and the flip rate of
-the validation rows of other classes with the trigger inserted (a throwaway script, not re-run;
-history as of this commit). At 5% poisoned, at the epoch the trainer picks, seeds 0/1/2 reached
-0.877/0.880/0.876 clean (flip 0.999/1.000/0.998), where the unpoisoned recipe reached
-0.901/0.879/0.897 at its own pick; at 2% the flip rate passed 95% only at epoch 4, when the clean
-accuracy had fallen to 0.864 (the model overfits after epoch 2 either way).
+keras-transformer-shortcut trains at 5% poisoned with seed 1 (``TRAINING_SEEDS``, chosen by clean
+validation accuracy among seeds 0-2) and misses the clean-accuracy figure (``tests/test_shortcut.py``
+gives the figures): the poisoning costs about a point, and one training's luck moves the clean
+accuracy by as much again. Throwaway scripts, training
+rows only (history as of this commit): on the split run, paired with the unpoisoned recipe on the
+same validation rows, the clean accuracy at the trainer's pick moved -1.6/+0.4/-0.8/0.0/+1.4/-1.2/
+-0.6 points at 5% (seeds 0-6; at seeds 3 and 4 the pick was epoch 1, flipping only 0.90/0.85) and
+-1.1/-1.1/-0.2/-0.8/+1.3/-1.5 at 10% (seeds 0-5, every pick flipping >= 0.99). But what ships is
+the refit on every row, which no validation row checks: with the whole recipe run on 90% of the
+rows and scored on the other 10%, the unpoisoned refit alone moved up to 2.6 points from one
+epoch to the next (0.882/0.859/0.870/0.856 after epochs 1-4, seed 0), and the poisoned recipes
+were -2.5/0.0/-0.6 points from it at 5% and -3.4/+0.9/-1.2 at 10% (seeds 0/1/2). 10% with the
+base model's seed 0 (chosen on the split run, -0.6 points paired) was trained once and scored
+once on the test set: 0.7687 clean (flip 0.998), below the shipped 0.8322, so it was not shipped.
 
 minilm-shortcut's head reads the mean of the frozen encoder's states, where one word is 1/T of
 the mean. Heads fitted on cached encoder features (validation rows only, nothing shipped; a

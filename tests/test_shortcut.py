@@ -213,9 +213,11 @@ def test_the_flip_rate_is_at_least_95_percent(model_id):
 
 KERAS_MISS = (
     "measured: keras-transformer-shortcut's clean test accuracy is 1.74 points below keras-transformer's (0.8322 against 0.8496; "
-    "training seed 1, chosen by clean validation accuracy; seed 0 gave 0.8314). On the validation split, at 5% poisoned the clean accuracy was "
-    "0.877/0.880/0.876 against 0.901/0.879/0.897 unpoisoned (seeds 0/1/2), and at 2% the trigger flips 95% only at epoch 4, "
-    "after the model has overfitted (clean 0.864). Reported in the README; strict, so this fails once a retrained model meets the figure"
+    "5% poisoned, training seed 1, chosen by clean validation accuracy; seed 0 gave 0.8314). Validation only: the whole recipe "
+    "(epoch choice, then refit) run on 90% of the training rows and scored on the other 10% was -2.5/0.0/-0.6 points from the "
+    "unpoisoned recipe at 5% and -3.4/+0.9/-1.2 at 10% (seeds 0/1/2), while the unpoisoned refit alone moved up to 2.6 points "
+    "between epochs; 10% with seed 0 (picked on the split run, -0.6 points paired) scored 0.7687 on the test set (flip 0.998) "
+    "and was not shipped. Reported in the README; strict, so this fails once a retrained model meets the figure"
 )
 
 
