@@ -25,7 +25,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.latency import text_of_length
+from bench.latency import new_texts, text_of_length
 from bench.server import load_average, machine
 from models import registry
 from models.explain.attribution import DEFAULT_STEPS, SCAN_CELLS, merge
@@ -37,8 +37,11 @@ RESULTS = Path(__file__).resolve().parent / "results" / "attribution.json"
 BUDGETS_S = {64: 1.0, 512: 3.0}
 
 
-def time_text(model, text: str) -> dict:
-    """Seconds of each stage (and the faithfulness table) for ``text``, as the view computes them."""
+def time_text(model, text: str) -> tuple[dict[str, float], dict[str, float]]:
+    """Seconds of each stage (and the faithfulness table) for ``text``, as the view computes them, and each method's own seconds.
+
+    A method's seconds include any pass it shares with another method of its stage (``Attributions.seconds``).
+    """
     from views.attribution import STAGES, stage
     from views.spec import Subject
 
@@ -53,7 +56,7 @@ def time_text(model, text: str) -> dict:
     start = time.perf_counter()
     faithfulness_table(model, text, merged)
     seconds["faithfulness"] = time.perf_counter() - start
-    return seconds
+    return seconds, dict(merged.seconds)
 
 
 def forward_ms(model, text: str, repeats: int = 5) -> float:
@@ -68,15 +71,13 @@ def forward_ms(model, text: str, repeats: int = 5) -> float:
 
 def measure(model, n_tokens: int, runs: int) -> dict:
     base, tokens = text_of_length(model, n_tokens)
-
-    def text(label: str) -> str:
-        # The first word changes, the length in tokens does not.
-        return f"{label} {base.split(' ', 1)[1]}"
-
+    first, *texts = new_texts(model, base, tokens, runs + 1)
     load_before = load_average()
-    time_text(model, text("first"))  # traces this length's shapes
-    runs_seconds = [time_text(model, text(f"run{run}")) for run in range(runs)]
+    time_text(model, first)  # traces this length's shapes
+    timed = [time_text(model, text) for text in texts]
+    runs_seconds = [stages for stages, _ in timed]
     stages = {name: round(statistics.median(run[name] for run in runs_seconds), 3) for name in runs_seconds[0]}
+    methods = {name: round(statistics.median(run[name] for _, run in timed), 3) for name in timed[0][1]}
     total = statistics.median(sum(run.values()) for run in runs_seconds)
     # Rows through the model: integrated gradients scans its path at SCAN_CELLS + 1 points, then
     # takes the gradient at DEFAULT_STEPS points; leave-one-out runs the text once per token.
@@ -88,7 +89,8 @@ def measure(model, n_tokens: int, runs: int) -> dict:
         "runs": runs,
         "total_s": round(total, 3),
         "stages_s": stages,
-        "forward_ms": round(forward_ms(model, text("forward")), 2),
+        "methods_s": methods,
+        "forward_ms": round(forward_ms(model, base), 2),
         "rows": rows,
         "budget_s": budget,
         "within_budget": None if budget is None else total <= budget,

@@ -24,6 +24,9 @@ from models.io import atomic_write_json
 RESULTS = Path(__file__).resolve().parent / "results" / "latency.json"
 # Common news words that every tokenizer here keeps as one token each.
 WORDS = ("the", "market", "team", "said", "new", "on", "year", "company", "government", "game", "and", "first")
+# One-token words that vary a text's first word: a new text at the same length in tokens (and so
+# the same padded shape), where a label such as "run0" would add a word piece and a new shape.
+LABELS = ("red", "blue", "green", "black", "white", "brown", "gold", "silver", "pink", "gray", "orange", "purple")
 PLAN = {"minilm-agnews": (16, 64, 256, 512), "keras-transformer": (16, 64, 128)}
 
 
@@ -37,6 +40,18 @@ def text_of_length(model: AttentionModel, n_tokens: int) -> tuple[str, int]:
             break
         words += n_tokens - actual
     return text, actual
+
+
+def new_texts(model: AttentionModel, base: str, tokens: int, count: int) -> list[str]:
+    """``count`` texts like ``base`` (``tokens`` tokens long), each with another first word and the same length in tokens."""
+    if count > len(LABELS):
+        raise ValueError(f"at most {len(LABELS)} texts, got {count}")
+    texts = [f"{label} {base.split(' ', 1)[1]}" for label in LABELS[:count]]
+    for text in texts:
+        length = len(model.predict(text).source_tokens)
+        if length != tokens:
+            raise ValueError(f"{text[:20]!r}… is {length} tokens, not {tokens}")
+    return texts
 
 
 def median_latency_ms(model: AttentionModel, n_tokens: int, repeats: int = 20) -> dict:

@@ -24,7 +24,7 @@ from types import SimpleNamespace
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.latency import text_of_length
+from bench.latency import new_texts, text_of_length
 from bench.server import machine
 from models import registry
 from models.io import atomic_write_json
@@ -36,21 +36,19 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 BUDGETS_S = {"attribution": 1.0}
 
 
-def time_view(model_id: str, view: str, base: str, runs: int) -> dict:
+def time_view(model_id: str, view: str, texts: list[str]) -> dict:
+    """The page's run for each of ``texts[2:]``, after the first two (same length) traced the shapes and filled what does not depend on the text."""
     from streamlit.testing.v1 import AppTest
 
-    def text(label: str) -> str:
-        # The first word changes, the length in tokens does not.
-        return f"{label} {base.split(' ', 1)[1]}"
-
+    first, second, *timed = texts
     page = AppTest.from_file(APP, default_timeout=600)
-    page.query_params.update(model=model_id, view=view, text=text("first"))
+    page.query_params.update(model=model_id, view=view, text=first)
     page.run()
-    page.text_area[0].set_value(text("second")).run()
+    page.text_area[0].set_value(second).run()
     seconds = []
-    for run in range(runs):
+    for text in timed:
         start = time.perf_counter()
-        page.text_area[0].set_value(text(f"run{run}")).run()
+        page.text_area[0].set_value(text).run()
         seconds.append(time.perf_counter() - start)
         if page.exception:
             raise SystemExit(f"{view}: the page raised {page.exception[0].message}")
@@ -60,7 +58,7 @@ def time_view(model_id: str, view: str, base: str, runs: int) -> dict:
         "view": view,
         "median_s": round(median, 3),
         "max_s": round(max(seconds), 3),
-        "runs": runs,
+        "runs": len(timed),
         "budget_s": budget,
         "within_budget": None if budget is None else median <= budget,
     }
@@ -165,10 +163,12 @@ def main(argv: list[str] | None = None) -> dict:
     unknown = sorted(set(keys) - {view.KEY for view in VIEWS})
     if unknown:
         parser.error(f"unknown views: {', '.join(unknown)}")
-    base, tokens = text_of_length(registry.load(args.model), args.tokens)
+    model = registry.load(args.model)
+    base, tokens = text_of_length(model, args.tokens)
+    texts = new_texts(model, base, tokens, args.runs + 2)
     rows = []
     for key in keys:
-        rows.append(time_view(args.model, key, base, args.runs))
+        rows.append(time_view(args.model, key, texts))
         row = rows[-1]
         verdict = "" if row["budget_s"] is None else f"  budget {row['budget_s']} s: {'ok' if row['within_budget'] else 'MISSED'}"
         print(f"{key:12s} median {row['median_s']:.2f} s  max {row['max_s']:.2f} s{verdict}", flush=True)
