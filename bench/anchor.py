@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> dict:
         tf.config.threading.set_intra_op_parallelism_threads(args.threads)
 
     sys.path.insert(0, str(ROOT))
-    from bench.server import git, machine
+    from bench.server import app_state, machine
     from models import registry
     from models.io import atomic_write_json
 
@@ -262,7 +262,7 @@ def main(argv: list[str] | None = None) -> dict:
         "pytorch": {key: value for key, value in anchor.about.items() if key != "weights_sha256"},
         "lengths": rows,
         "timestamp": started.isoformat(timespec="seconds"),
-        "app": {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": bool(git("status", "--porcelain", "--", "models", "bench/anchor.py"))},
+        "app": app_state("models", "bench/anchor.py"),
         **machine(),
     }
     atomic_write_json(args.out, report)

@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.latency import new_texts, text_of_length
-from bench.server import load_average, machine
+from bench.server import app_state, load_average, machine
 from models import registry
 from models.explain.attribution import DEFAULT_STEPS, SCAN_CELLS, merge
 from models.explain.faithfulness import faithfulness_table
@@ -112,7 +112,14 @@ def main(argv: list[str] | None = None) -> dict:
         row = lengths[-1]
         verdict = "" if row["budget_s"] is None else f"  budget {row['budget_s']} s: {'ok' if row['within_budget'] else 'MISSED'}"
         print(f"{row['tokens']:4d} tokens: {row['total_s']:.2f} s {json.dumps(row['stages_s'])}  forward {row['forward_ms']:.1f} ms{verdict}", flush=True)
-    report = {"model": args.model, "steps": DEFAULT_STEPS, "lengths": lengths, "timestamp": dt.datetime.now().isoformat(timespec="seconds"), **machine()}
+    report = {
+        "model": args.model,
+        "steps": DEFAULT_STEPS,
+        "lengths": lengths,
+        "timestamp": dt.datetime.now().isoformat(timespec="seconds"),
+        "app": app_state("models", "views", "bench/attribution.py"),
+        **machine(),
+    }
     atomic_write_json(args.out, report)
     print(f"wrote {args.out}")
     return report

@@ -26,7 +26,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.server import PYTHON, REPO, RssSampler, git, load_average, machine
+from bench.server import PYTHON, REPO, RssSampler, app_state, load_average, machine
 from models.io import atomic_write_json
 
 RESULTS = Path(__file__).resolve().parent / "results" / "corpus.json"
@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     load_before = load_average()
-    dirty = bool(git("status", "--porcelain", "--untracked-files=no", "--", "models", "bench/corpus.py"))
+    app = app_state("models", "bench/corpus.py")
     runs = []
     for engine in args.engines:
         with tempfile.TemporaryDirectory(prefix=f"corpus-{engine}-") as folder:
@@ -80,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{engine}: {runs[-1]['texts_per_second']} texts/s, peak {runs[-1]['peak_rss_mb']} MB", file=sys.stderr)
     report = {
         "timestamp": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "app": {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": dirty},
+        "app": app,
         "machine": machine(load_before),
         "model": args.model,
         "n": args.n,

@@ -18,7 +18,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -31,7 +30,7 @@ import numpy as np
 import plotly.graph_objects as go
 import plotly.io as pio
 
-from bench.server import machine
+from bench.server import app_state, machine
 from models.io import atomic_write_json
 from models.maths.flow import attention_flow
 from models.maths.head_stats import STATISTICS, head_statistics
@@ -242,13 +241,6 @@ def export_times(repeats: int) -> list[dict]:
     return rows
 
 
-def git_state() -> dict:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True, check=False).stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": bool(git("status", "--porcelain", "--", "viz", "bench/figures.py"))}
-
-
 def print_table(rows: list[dict]) -> None:
     print(f"{'data':14s} {'tokens':>6s} {'view':38s} {'build ms':>9s} {'total ms':>9s} {'MB':>7s}  budget")
     for row in rows:
@@ -273,7 +265,7 @@ def main(argv: list[str] | None = None) -> dict:
         "budgets": {f"{view} @ {tokens}": {"seconds": s, "bytes": b} for (view, tokens), (s, b) in BUDGETS.items()},
         "bytes_are": "len(plotly.io.to_json(figure, validate=False)), what st.plotly_chart sends; MB = 2**20 bytes",
         "timestamp": dt.datetime.now().isoformat(timespec="seconds"),
-        "app": git_state(),
+        "app": app_state("viz", "bench/figures.py"),
         **machine(),
     }
     atomic_write_json(RESULTS, report)

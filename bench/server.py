@@ -70,6 +70,11 @@ def git(*args: str) -> str:
     return subprocess.run(["git", *args], cwd=REPO, env=env, check=True, capture_output=True, text=True, timeout=60).stdout.strip()
 
 
+def app_state(*paths: str) -> dict:
+    """The commit a result was measured on, and whether ``paths`` (what the result depends on) had uncommitted changes."""
+    return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no", "--", *paths))}
+
+
 @contextlib.contextmanager
 def app_tree(revision: str | None = None) -> Iterator[tuple[Path, dict]]:
     """The folder to serve and what it holds: the working tree, or ``revision`` exported to a temporary folder.
