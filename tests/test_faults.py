@@ -70,6 +70,23 @@ DAMAGE = damage_cases()
 HF_FAILURES = ("missing folder", "no classification head", "unsupported architecture", "hub name while offline")
 
 
+# Healthy models for the views opened beside a damaged one, cheapest to compute first: each view
+# is opened on the first of these it applies to, else on MiniLM (qkv and attribution on MiniLM
+# took 55 s at load 14, most of the views' share of the driver's time).
+SMALL_FIRST = ("keras-transformer", "keras-transformer-shortcut", "bahdanau-rnn")
+
+
+def healthy_model(view, damaged: str, load) -> str:
+    """The first of SMALL_FIRST other than ``damaged`` that ``view`` applies to, else a MiniLM model."""
+    for model_id in SMALL_FIRST:
+        if model_id != damaged:
+            model = load(model_id)
+            if view.applies(model.predict("Oil prices climb to a record high"), model)[0]:
+                return model_id
+    # Six layers: what the small models cannot show (MiniLM is not loaded here to ask).
+    return "minilm-agnews" if damaged != "minilm-agnews" else "minilm-shortcut"
+
+
 def views_beside(model_id: str) -> list:
     """The views opened on a healthy model beside damaged ``model_id``: together, every view once."""
     from views import VIEWS
@@ -119,7 +136,7 @@ def make_hf_folders(folder: Path) -> dict[str, str]:
     }
 
 
-def plan(hf_ids: dict[str, str]) -> list[dict]:
+def plan(hf_ids: dict[str, str], load) -> list[dict]:
     from views.lesson_steps import STEPS
 
     scenarios = []
@@ -135,12 +152,11 @@ def plan(hf_ids: dict[str, str]) -> list[dict]:
         damage = {"path": f"assets/{model_id}/{name}", "kind": kind, "source": foreign_weights(model_id, name) if kind == "foreign" else None}
         scenarios.append({"key": f"{model_id}/{name}/{kind}", "damage": damage, "evict": [model_id], "pages": pages})
     for model_id in REGISTRY:
-        # Its share of the views on a healthy model (the six-layer one shows them all) beside the
+        # Its share of the views, each on the cheapest healthy model it applies to, beside the
         # damaged one, and the lesson: a step of the damaged model, then one of another model, revealed.
-        healthy = "minilm-agnews" if model_id != "minilm-agnews" else "keras-transformer"
         text = f"Oil prices climb to a record high, report {model_id}"
         pages = [
-            {"query": {"model": healthy, "compare": model_id, "view": view.KEY, "text": text}, "reveal": view.KEY == "lesson"}
+            {"query": {"model": healthy_model(view, model_id, load), "compare": model_id, "view": view.KEY, "text": text}, "reveal": view.KEY == "lesson"}
             for view in views_beside(model_id)
         ]
         # A model no step uses (the shortcut models) has only the other step to open.
@@ -162,10 +178,10 @@ def copy(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def results(copy: Path, tmp_path_factory) -> dict[str, list[dict]]:
+def results(copy: Path, tmp_path_factory, shipped_model) -> dict[str, list[dict]]:
     """Every scenario's pages, opened by one driver process on the copy."""
     work = tmp_path_factory.mktemp("faults")
-    scenarios = plan(make_hf_folders(work))
+    scenarios = plan(make_hf_folders(work), shipped_model)
     plan_file, out = work / "plan.json", work / "results.json"
     plan_file.write_text(json.dumps({"app": str(copy / "app.py"), "out": str(out), "scenarios": scenarios}))
     env = {**os.environ, "PYTHONPATH": str(copy), ALLOW_HF_ENV: "1", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
