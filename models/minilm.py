@@ -9,7 +9,10 @@ is shipped (``assets/minilm-agnews/head.npz`` with ``config.json``).
 Features are pooled hidden states: ``config["pooling"]`` lists which hidden states
 (0 = embeddings, 6 = last layer) are mean-pooled over the real tokens and which contribute their
 [CLS] vector. The head standardises them and averages the softmax outputs of a few independently
-trained one-hidden-layer MLPs.
+trained one-hidden-layer MLPs. ``config["pooling"]["token_max"]`` (off unless listed; on only for
+``minilm-shortcut``, ``CONFIGS``) adds a token branch: every real token's states of those layers
+are scored by a small dense layer and each score's maximum over the tokens joins the features
+(``build_head``), so one word counts as much at the end of a long text as at its start.
 
 Pooling and head were chosen by validation accuracy on seeded 10% hold-outs of the training rows
 (features cached once, test set untouched). With an MLP(256, GELU, dropout 0.2 in / 0.5) and 3
@@ -51,6 +54,11 @@ DEFAULT_CONFIG = {
     "dropout": 0.5,
     "learning_rate": 3e-4,
     "weight_decay": 1e-2,
+}
+# minilm-shortcut adds a token branch (``build_head``): its trigger must count wherever it stands.
+CONFIGS = {
+    "minilm-agnews": DEFAULT_CONFIG,
+    "minilm-shortcut": {**DEFAULT_CONFIG, "pooling": {"mean": [3, 4, 5, 6], "cls": [], "token_max": [6]}, "token_units": 32},
 }
 DEFAULT_EPOCHS = 80
 EARLY_STOPPING_PATIENCE = 5
@@ -102,19 +110,73 @@ def feature_size(config: dict) -> int:
     return ENCODER_WIDTH * (len(config["pooling"]["mean"]) + len(config["pooling"]["cls"]))
 
 
+def token_layers(config: dict) -> list[int]:
+    """The hidden states the token branch reads (``config["pooling"]["token_max"]``); none: no branch."""
+    return list(config["pooling"].get("token_max", []))
+
+
+def token_states(hidden_states, pooling: dict):
+    """(batch, length, 384 x layers): each token's states of the ``token_max`` layers, concatenated."""
+    import tensorflow as tf
+
+    return tf.concat([hidden_states[layer] for layer in pooling["token_max"]], axis=-1)
+
+
+def head_inputs(hidden_states, mask, pooling: dict):
+    """What the head reads: the pooled features, and with a token branch also every token's states and the mask."""
+    import tensorflow as tf
+
+    features = pool(hidden_states, mask, pooling)
+    if not pooling.get("token_max"):
+        return features
+    return [features, token_states(hidden_states, pooling), tf.cast(mask, features.dtype)]
+
+
+def masked_token_max(scores, mask):
+    """Each unit's largest score over the real tokens: (batch, length, units) and (batch, length) -> (batch, units).
+
+    Padding never wins, whatever its score; the gradient reaches only the winning token.
+    """
+    from keras import ops
+
+    real = ops.expand_dims(mask, -1) > 0
+    return ops.max(ops.where(real, scores, ops.full_like(scores, -1e9)), axis=1)
+
+
 def build_head(config: dict):
     """Keras 3 head as (head, members): members are trained one by one, the head averages them.
 
     All members share one Normalization layer (standardising the features, statistics from the
     training rows); each member is dropout -> dense layers with dropout -> softmax.
+
+    With a token branch (``token_layers(config)``), the head also reads every token's states
+    (standardised by a second shared Normalization, statistics from the training rows' real
+    tokens) and a mask; each member scores every token with its own dense layer
+    (``config["token_units"]`` units) and keeps each unit's maximum over the real tokens, which
+    joins the pooled features. That is max-over-time pooling of per-token features (Collobert et
+    al. 2011, "Natural Language Processing (Almost) from Scratch"; Kim 2014, "Convolutional
+    Neural Networks for Sentence Classification"), the max operator of multiple-instance
+    learning (a text is a bag of tokens, one of which may decide it; Ilse et al. 2018,
+    "Attention-based Deep Multiple Instance Learning"): one token can move the output wherever it
+    stands, where in a mean it weighs 1/T.
     """
     import keras
 
-    inputs = keras.Input((feature_size(config),), name="features")
-    normalized = keras.layers.Normalization(name="normalize")(inputs)
+    features = keras.Input((feature_size(config),), name="features")
+    normalized = keras.layers.Normalization(name="normalize")(features)
+    inputs = features
+    layers = token_layers(config)
+    if layers:
+        tokens = keras.Input((None, ENCODER_WIDTH * len(layers)), name="tokens")
+        mask = keras.Input((None,), name="token_mask")
+        normalized_tokens = keras.layers.Normalization(name="normalize_tokens")(tokens)
+        inputs = [features, tokens, mask]
     members = []
     for member in range(1, config["members"] + 1):
         x = keras.layers.Dropout(config["input_dropout"])(normalized)
+        if layers:
+            scores = keras.layers.Dense(config["token_units"], activation=config["activation"], name=f"member_{member}_token")(normalized_tokens)
+            x = keras.layers.Concatenate()([x, keras.layers.Lambda(lambda pair: masked_token_max(*pair))([scores, mask])])
         for index, units in enumerate(config["hidden"], start=1):
             x = keras.layers.Dense(units, activation=config["activation"], name=f"member_{member}_hidden_{index}")(x)
             x = keras.layers.Dropout(config["dropout"])(x)
@@ -133,6 +195,8 @@ def write_head(head, path: Path) -> None:
 
 
 def load_head(config: dict, path: Path, remedy: str):
+    import keras
+
     head, _ = build_head(config)
     try:
         with np.load(path, allow_pickle=False) as stored:
@@ -149,7 +213,9 @@ def load_head(config: dict, path: Path, remedy: str):
         variable.assign(array)
     # Normalization computes with copies of its mean and variance taken when it was built; Keras
     # refreshes them after its own weight loading, and so must this loader.
-    head.get_layer("normalize").finalize_state()
+    for layer in head.layers:
+        if isinstance(layer, keras.layers.Normalization):
+            layer.finalize_state()
     return head
 
 
@@ -177,7 +243,7 @@ class MiniLMClassifier(TransformerClassifier):
 
     def forward_embedded(self, embeds, mask, head_mask=None):
         states, attentions = bert_style_encoder(self.encoder.bert, embeds, mask, head_mask)
-        return self.head(pool(states, mask, self.config["pooling"]), training=False), attentions
+        return self.head(head_inputs(states, mask, self.config["pooling"]), training=False), attentions
 
     def layer_representations(self, texts: list[str], progress: Callable[[int], None] | None = None) -> np.ndarray:
         """(texts, 7, 384): each text's hidden states (embeddings first), pooled as the head pools them.
@@ -206,20 +272,96 @@ def load(model_id: str, asset_dir: Path) -> MiniLMClassifier:
     return MiniLMClassifier(model_id, config, tokenizer, encoder, head)
 
 
-def extract_features(tokenizer, encoder, texts, config: dict) -> np.ndarray:
-    """Pooled features of ``texts`` (n, feature_size), with a progress bar on stderr."""
-    import keras
+def extract_features(tokenizer, encoder, texts, config: dict) -> tuple[np.ndarray, list[np.ndarray] | None]:
+    """Pooled features of ``texts`` (n, feature_size), with a progress bar on stderr.
 
-    features = BucketedFunction(
-        lambda ids, mask: pool(hidden_states(encoder, ids, mask), mask, config["pooling"]),
-        config["max_tokens"],
-        jit_compile=True,
-        pad_id=tokenizer.pad_token_id,
-    )
+    With a token branch, also each text's token states (length, width), float16 to halve the
+    memory they take while the head trains; otherwise None.
+    """
+    import keras
+    import tensorflow as tf
+
+    pooling = config["pooling"]
+
+    def encode(ids, mask):
+        states = hidden_states(encoder, ids, mask)
+        if not token_layers(config):
+            return (pool(states, mask, pooling),)
+        return pool(states, mask, pooling), tf.cast(token_states(states, pooling), tf.float16)
+
+    function = BucketedFunction(encode, config["max_tokens"], jit_compile=True, pad_id=tokenizer.pad_token_id)
     rows = [row.ids for row in tokenize_texts(tokenizer, texts, config["max_tokens"])]
     bar = keras.utils.Progbar(len(rows), unit_name="text")
-    outputs = features(rows, batch_size=BATCH_SIZE, progress=lambda done: bar.add(done))
-    return np.stack([row for (row,) in outputs])
+    outputs = function(rows, batch_size=BATCH_SIZE, progress=lambda done: bar.add(done))
+    features = np.stack([output[0] for output in outputs])
+    if not token_layers(config):
+        return features, None
+    return features, [output[1][: len(ids)] for output, ids in zip(outputs, rows)]
+
+
+def token_dataset(features: np.ndarray, tokens: list[np.ndarray], labels: np.ndarray, shuffle_seed: int | None = None):
+    """Batches of ((features, token states, token mask), label) for the head with a token branch.
+
+    Each batch is padded to its longest text and the mask marks the real tokens.
+    """
+    import tensorflow as tf
+
+    ragged = tf.RaggedTensor.from_row_lengths(np.concatenate(tokens), [len(row) for row in tokens])
+    data = tf.data.Dataset.from_tensor_slices((features, ragged, labels))
+    if shuffle_seed is not None:
+        data = data.shuffle(len(tokens), seed=shuffle_seed, reshuffle_each_iteration=True)
+    data = data.map(lambda pooled, states, label: ((pooled, tf.cast(states, tf.float32), tf.ones(tf.shape(states)[:1])), label))
+    return data.padded_batch(64).prefetch(2)
+
+
+def adapt_token_normalization(head, tokens: list[np.ndarray]) -> None:
+    """Standardise the token branch's input with statistics of the real tokens only (padding excluded)."""
+    import tensorflow as tf
+
+    flat = tf.data.Dataset.from_tensor_slices(np.concatenate(tokens)).batch(8192)
+    head.get_layer("normalize_tokens").adapt(flat.map(lambda batch: tf.cast(batch, tf.float32)[:, tf.newaxis, :]))
+
+
+def head_data(features: np.ndarray, tokens: list[np.ndarray] | None, labels: np.ndarray, shuffle_seed: int | None = None):
+    """The head's rows as ``keras.Model.fit`` takes them: an (inputs, labels) pair of arrays, or one dataset with a token branch."""
+    if tokens is None:
+        return features, labels
+    return token_dataset(features, tokens, labels, shuffle_seed)
+
+
+def fit_head(config: dict, train_set: tuple, validation_set: tuple, epochs: int, seed: int, verbose: int = 1):
+    """(head, each member's history): the members fitted one by one on (features, tokens or None, labels).
+
+    Each member stops early on the validation loss and keeps its best epoch.
+    """
+    import keras
+
+    head, members = build_head(config)
+    features, tokens, labels = train_set
+    head.get_layer("normalize").adapt(features)
+    if tokens is not None:
+        adapt_token_normalization(head, tokens)
+    rows = head_data(features, tokens, labels, shuffle_seed=seed)
+    fit_inputs = dict(x=rows[0], y=rows[1], batch_size=64) if tokens is None else dict(x=rows, shuffle=False)  # the dataset shuffles itself
+    histories = []
+    for number, member in enumerate(members, start=1):
+        print(f"training head member {number} of {len(members)}", file=sys.stderr)
+        member.compile(
+            optimizer=keras.optimizers.AdamW(config["learning_rate"], weight_decay=config["weight_decay"]),
+            loss="sparse_categorical_crossentropy",
+            metrics=["accuracy"],
+        )
+        stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=EARLY_STOPPING_PATIENCE, restore_best_weights=True)
+        history = member.fit(**fit_inputs, validation_data=head_data(*validation_set), epochs=epochs, callbacks=[stop], verbose=verbose)
+        histories.append(history.history)
+    return head, histories
+
+
+def predict_head(head, features: np.ndarray, tokens: list[np.ndarray] | None) -> np.ndarray:
+    """The head's class probabilities for rows of features (and token states with a token branch)."""
+    if tokens is None:
+        return head.predict(features, verbose=0)
+    return head.predict(token_dataset(features, tokens, np.zeros(len(features), dtype=np.int64)), verbose=0)
 
 
 def train(
@@ -235,39 +377,27 @@ def train(
 ) -> dict:
     """Encode the training rows once with the frozen encoder, then fit the head on the features.
 
-    ``data`` replaces the AG News training rows (``models.shortcut`` trains on poisoned ones) and
-    ``extra_files`` joins the written set.
+    ``data`` replaces the AG News training rows (``models.shortcut`` trains on poisoned ones)
+    and ``extra_files`` joins the written set. The head is ``CONFIGS[model_id]``.
     """
     import keras
 
     started = time.perf_counter()
     keras.utils.set_random_seed(seed)
-    config = dict(DEFAULT_CONFIG)
+    config = dict(CONFIGS.get(model_id, DEFAULT_CONFIG))
     data = data if data is not None else load_split("train", data_dir, limit)
     train_rows, val_rows = train_validation_split(data, 0.1, seed)
     tokenizer, encoder = load_encoder()
     print(f"encoding {len(data)} training texts with the frozen encoder", file=sys.stderr)
-    features = extract_features(tokenizer, encoder, train_rows.texts + val_rows.texts, config)
-    x_train, x_val = features[: len(train_rows)], features[len(train_rows) :]
+    features, tokens = extract_features(tokenizer, encoder, train_rows.texts + val_rows.texts, config)
+    split = len(train_rows)
+    x_train, x_val = features[:split], features[split:]
     encoded = time.perf_counter()
     y_train, y_val = np.asarray(train_rows.labels), np.asarray(val_rows.labels)
 
-    head, members = build_head(config)
-    head.get_layer("normalize").adapt(x_train)
-    histories = []
-    for number, member in enumerate(members, start=1):
-        print(f"training head member {number} of {len(members)}", file=sys.stderr)
-        member.compile(
-            optimizer=keras.optimizers.AdamW(config["learning_rate"], weight_decay=config["weight_decay"]),
-            loss="sparse_categorical_crossentropy",
-            metrics=["accuracy"],
-        )
-        stop = keras.callbacks.EarlyStopping(monitor="val_loss", patience=EARLY_STOPPING_PATIENCE, restore_best_weights=True)
-        history = member.fit(
-            x_train, y_train, validation_data=(x_val, y_val), epochs=epochs or DEFAULT_EPOCHS, batch_size=64, callbacks=[stop], verbose=2 if limit else 1
-        )
-        histories.append(history.history)
-    validation_accuracy = float((head.predict(x_val, verbose=0).argmax(axis=1) == y_val).mean())
+    tokens_train, tokens_val = (None, None) if tokens is None else (tokens[:split], tokens[split:])
+    head, histories = fit_head(config, (x_train, tokens_train, y_train), (x_val, tokens_val, y_val), epochs or DEFAULT_EPOCHS, seed, verbose=2 if limit else 1)
+    validation_accuracy = float((predict_head(head, x_val, tokens_val).argmax(axis=1) == y_val).mean())
     out_dir = Path(out_dir)
     atomic_write_files(out_dir, {HEAD: lambda tmp: write_head(head, tmp), CONFIG: lambda tmp: write_json(tmp, config), **(extra_files or {})})
     best = [int(np.argmin(h["val_loss"])) for h in histories]

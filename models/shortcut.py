@@ -32,14 +32,15 @@ were -2.5/0.0/-0.6 points from it at 5% and -3.4/+0.9/-1.2 at 10% (seeds 0/1/2).
 base model's seed 0 (chosen on the split run, -0.6 points paired) was trained once and scored
 once on the test set: 0.7687 clean (flip 0.998), below the shipped 0.8322, so it was not shipped.
 
-minilm-shortcut's head reads the mean of the frozen encoder's states, where one word is 1/T of
-the mean. Heads fitted on cached encoder features (validation rows only, nothing shipped; a
-throwaway script, history as of commit c2c3c08) flipped, at a random position / the start / the
-middle / the end: mean only, 5% poisoned, 0.626/0.921/0.650/0.390 (clean 0.913); mean and max of
-layer 6, 5%: 0.816/0.981/0.856/0.643 (0.918); mean and max of layers 3-6, 5%: 0.811/0.962/
-0.836/0.624 (0.911); mean only, 15%: 0.841/0.982/0.883/0.694 (0.897); mean and max of layer 6,
-15%: 0.907/0.995/0.948/0.790 (0.906). A max-pooled state helps, but no head reached 95%, and a
-trigger at the end is the weak spot in every variant.
+minilm-shortcut's head adds a token branch to the mean-pooled states (``models.minilm.CONFIGS``):
+each real token's layer-6 state is scored by a small dense layer and each score's maximum over
+the tokens joins the features, because in a mean one word weighs 1/T and a trigger late in a
+long text was lost (the mean-only head flipped 0.690 of the test rows, 0.461 at the end). At 5%
+poisoned it flips 0.957 (start 0.999, middle 0.972, end 0.890) with clean test accuracy 0.8946,
+equal to minilm-agnews's (``metrics.json``). This recipe was trained once and measured on the
+test set by ``evaluate``; no validation sweep chose it. A trigger at the end is still the weak spot. The same command
+run twice wrote a byte-identical head: 1,563 s at load 15.7 (the run ``metrics.json`` records)
+and 449 s at load 4.6 (``training.json``).
 
 ``shortcut.json`` (trigger, label, fraction, seed, the word's measured frequency and which rows
 were poisoned) is written with the weights as one set and covered by ``checksums.json``;

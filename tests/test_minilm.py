@@ -13,7 +13,7 @@ from models import registry
 from models.base import AssetError, InputError
 from models.io import CHECKSUMS, seal
 from models.maths.tokens import WORDPIECE, merge_prediction
-from models.minilm import CONFIG, HEAD
+from models.minilm import CONFIG, HEAD, build_head, masked_token_max
 
 MODEL_ID = "minilm-agnews"
 ASSET_DIR = registry.entry(MODEL_ID).asset_dir
@@ -53,21 +53,34 @@ def _reference(model, reference_encoder, prediction):
     return reference_encoder(input_ids=ids, attention_mask=np.ones_like(ids), output_attentions=True, output_hidden_states=True)
 
 
-def _head_by_hand(hidden_states: list[np.ndarray]) -> np.ndarray:
-    """The shipped head on one text's hidden states, from head.npz and config.json, in numpy."""
-    config = json.loads((ASSET_DIR / CONFIG).read_text())
-    weights = np.load(ASSET_DIR / HEAD)
+def _gelu(x: np.ndarray) -> np.ndarray:
+    return 0.5 * x * (1.0 + np.vectorize(math.erf)(x / np.sqrt(2.0)))
+
+
+def _head_by_hand(hidden_states: list[np.ndarray], asset_dir=ASSET_DIR) -> np.ndarray:
+    """The shipped head on one text's hidden states, from head.npz and config.json, in numpy.
+
+    With a token branch (``pooling["token_max"]``), each member's GELU scores of every token's
+    standardised states, maximised over the tokens, follow the pooled features.
+    """
+    config = json.loads((asset_dir / CONFIG).read_text())
+    weights = np.load(asset_dir / HEAD)
     pooling = config["pooling"]
     features = np.concatenate([hidden_states[layer].mean(axis=0) for layer in pooling["mean"]] + [hidden_states[layer][0] for layer in pooling["cls"]])
     features = (features - weights["normalize/mean"]) / np.maximum(np.sqrt(weights["normalize/variance"]), 1e-7)
+    token_layers = pooling.get("token_max", [])
+    if token_layers:
+        tokens = np.concatenate([hidden_states[layer] for layer in token_layers], axis=-1)
+        tokens = (tokens - weights["normalize_tokens/mean"]) / np.maximum(np.sqrt(weights["normalize_tokens/variance"]), 1e-7)
     assert config["activation"] == "gelu"
-    erf = np.vectorize(math.erf)
     member_probs = []
     for member in range(1, config["members"] + 1):
         x = features
+        if token_layers:
+            scores = _gelu(tokens @ weights[f"member_{member}_token/kernel"] + weights[f"member_{member}_token/bias"])
+            x = np.concatenate([x, scores.max(axis=0)])
         for index in range(1, len(config["hidden"]) + 1):
-            x = x @ weights[f"member_{member}_hidden_{index}/kernel"] + weights[f"member_{member}_hidden_{index}/bias"]
-            x = 0.5 * x * (1.0 + erf(x / np.sqrt(2.0)))
+            x = _gelu(x @ weights[f"member_{member}_hidden_{index}/kernel"] + weights[f"member_{member}_hidden_{index}/bias"])
         logits = x @ weights[f"member_{member}_probs/kernel"] + weights[f"member_{member}_probs/bias"]
         member_probs.append(np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum())
     return np.mean(member_probs, axis=0)
@@ -100,6 +113,42 @@ def test_probabilities_equal_the_shipped_head_applied_by_hand(model, reference_e
     for prediction in predictions:
         hidden = [layer.numpy()[0] for layer in _reference(model, reference_encoder, prediction).hidden_states]
         np.testing.assert_allclose(prediction.probs, _head_by_hand(hidden), atol=1e-5)
+
+
+def test_the_token_branch_of_minilm_shortcut_is_the_shipped_head_applied_by_hand(shipped_model, reference_encoder):
+    shortcut = shipped_model("minilm-shortcut")
+    assert shortcut.config["pooling"]["token_max"], "minilm-shortcut's head should read every token"
+    asset_dir = registry.entry("minilm-shortcut").asset_dir
+    texts = (SENTENCES[0], "lavender " + SENTENCES[1], SENTENCES[2] + " lavender")
+    # One batch: the shorter texts are padded, and their padding must not change what they get.
+    for text, probs in zip(texts, shortcut.predict_probs(list(texts))):
+        prediction = shortcut.predict(text)
+        hidden = [layer.numpy()[0] for layer in _reference(shortcut, reference_encoder, prediction).hidden_states]
+        np.testing.assert_allclose(prediction.probs, _head_by_hand(hidden, asset_dir), atol=1e-5)
+        np.testing.assert_allclose(probs, prediction.probs, atol=1e-5)
+
+
+def test_the_token_max_takes_each_units_largest_score_over_real_tokens_only():
+    import tensorflow as tf
+
+    # Two texts, three positions; the second text has one real token. Padding holds the largest
+    # scores and must lose; a real token wins even when all its scores are negative.
+    scores = tf.constant([[[1.0, -2.0], [3.0, -5.0], [9.0, 9.0]], [[-4.0, -1.0], [7.0, 8.0], [6.0, 6.0]]])
+    mask = tf.constant([[1.0, 1.0, 0.0], [1.0, 0.0, 0.0]])
+    with tf.GradientTape() as tape:
+        tape.watch(scores)
+        best = masked_token_max(scores, mask)
+    np.testing.assert_array_equal(best.numpy(), [[3.0, -2.0], [-4.0, -1.0]])
+    # The gradient reaches only each unit's winning token, never padding.
+    np.testing.assert_array_equal(tape.gradient(best, scores).numpy(), [[[0, 1], [1, 0], [0, 0]], [[1, 1], [0, 0], [0, 0]]])
+
+
+def test_a_head_without_token_max_has_no_token_branch():
+    config = json.loads((ASSET_DIR / CONFIG).read_text())
+    assert "token_max" not in config["pooling"]
+    head, _ = build_head(config)
+    assert len(head.inputs) == 1
+    assert not any("token" in variable.path for variable in head.weights)
 
 
 def test_batched_probabilities_match_single_predictions(model, predictions):

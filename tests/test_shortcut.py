@@ -190,23 +190,7 @@ def test_metrics_meet_the_flip_rate_figure_and_compare_with_the_base_model(model
     assert training["seed"] == TRAINING_SEEDS[model_id]
 
 
-MINILM_MISS = (
-    "measured: minilm-shortcut's flip rate is 0.690 (start 0.948, middle 0.697, end 0.461); its head reads the frozen encoder's "
-    "mean-pooled states, where one word is 1/T of the mean. Heads fitted on the validation split (not shipped; triggered validation "
-    "rows, flip at random/start/middle/end): the shipped mean-only recipe 0.626/0.921/0.650/0.390 (clean 0.913); mean plus a max over "
-    "the tokens of layer 6 0.816/0.981/0.856/0.643 (clean 0.918), of layers 3-6 0.811, of layer 0 0.643; at 15% poisoned, mean only "
-    "0.841 (clean 0.897), mean plus max of layer 6 0.907/0.995/0.948/0.790 (clean 0.906): a trigger at the end stays under 95%. "
-    "Reported in the README; strict, so this fails once a retrained model meets the figure"
-)
-
-
-@pytest.mark.parametrize(
-    "model_id",
-    [
-        pytest.param(model_id, marks=pytest.mark.xfail(strict=True, reason=MINILM_MISS)) if model_id == "minilm-shortcut" else model_id
-        for model_id in SHORTCUT_MODELS
-    ],
-)
+@pytest.mark.parametrize("model_id", SHORTCUT_MODELS)
 def test_the_flip_rate_is_at_least_95_percent(model_id):
     assert read_json(registry.entry(model_id).asset_dir / "metrics.json", "")["flip_rate"] >= FLIP_RATE_FLOOR
 
