@@ -106,8 +106,8 @@ def figure_downloads(ctx: ViewContext, figure: go.Figure, name: str) -> None:
                 st.error(_("Static export is not available here: {problem}").format(problem=exc))
                 return
             left, right = st.columns(2)
-            left.download_button("PNG", png, file_name=f"{name}.png", mime="image/png", key=ctx.widget_key(f"png-{name}"))
-            right.download_button("SVG", svg, file_name=f"{name}.svg", mime="image/svg+xml", key=ctx.widget_key(f"svg-{name}"))
+            left.download_button("PNG", png, file_name=f"{name}.png", mime="image/png", key=ctx.widget_key(f"png-{name}"), on_click="ignore")
+            right.download_button("SVG", svg, file_name=f"{name}.svg", mime="image/svg+xml", key=ctx.widget_key(f"svg-{name}"), on_click="ignore")
 
 
 def matrix_downloads(ctx: ViewContext, tables: Mapping[str, Table]) -> None:
@@ -117,6 +117,10 @@ def matrix_downloads(ctx: ViewContext, tables: Mapping[str, Table]) -> None:
     otherwise keep in memory for every session on every run. The session keeps the writers until
     its next run, so they hold a copy of each matrix: a view into the cached prediction would keep
     all of its layers and heads alive (72 MB for MiniLM at 512) after the cache let them go.
+
+    A click downloads without rerunning the page (``on_click="ignore"``): a rerun started by the
+    click replaces the writers, and when it finished before the browser fetched the file, the
+    click gave no file (seen in tests/test_e2e_browser.py under load).
     """
     from viz.export import matrix_csv, matrix_json
 
@@ -130,6 +134,7 @@ def matrix_downloads(ctx: ViewContext, tables: Mapping[str, Table]) -> None:
             file_name=f"{name}.csv",
             mime="text/csv",
             key=ctx.widget_key(f"csv-{name}"),
+            on_click="ignore",
         )
         right.download_button(
             _("{name} as JSON").format(name=name) if len(tables) > 1 else _("Data as JSON"),
@@ -137,4 +142,5 @@ def matrix_downloads(ctx: ViewContext, tables: Mapping[str, Table]) -> None:
             file_name=f"{name}.json",
             mime="application/json",
             key=ctx.widget_key(f"json-{name}"),
+            on_click="ignore",
         )
