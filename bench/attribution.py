@@ -25,7 +25,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: make the repository importable
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.latency import new_texts, text_of_length
+from bench.latency import median_predict_ms, new_texts, text_of_length
 from bench.server import app_state, load_average, machine
 from models import registry
 from models.explain.attribution import DEFAULT_STEPS, SCAN_CELLS, merge
@@ -59,16 +59,6 @@ def time_text(model, text: str) -> tuple[dict[str, float], dict[str, float]]:
     return seconds, dict(merged.seconds)
 
 
-def forward_ms(model, text: str, repeats: int = 5) -> float:
-    model.predict(text)
-    timings = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        model.predict(text)
-        timings.append((time.perf_counter() - start) * 1000.0)
-    return statistics.median(timings)
-
-
 def measure(model, n_tokens: int, runs: int) -> dict:
     base, tokens = text_of_length(model, n_tokens)
     first, *texts = new_texts(model, base, tokens, runs + 1)
@@ -90,7 +80,7 @@ def measure(model, n_tokens: int, runs: int) -> dict:
         "total_s": round(total, 3),
         "stages_s": stages,
         "methods_s": methods,
-        "forward_ms": round(forward_ms(model, base), 2),
+        "forward_ms": round(median_predict_ms(model, base, repeats=5), 2),
         "rows": rows,
         "budget_s": budget,
         "within_budget": None if budget is None else total <= budget,

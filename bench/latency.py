@@ -54,16 +54,21 @@ def new_texts(model: AttentionModel, base: str, tokens: int, count: int) -> list
     return texts
 
 
-def median_latency_ms(model: AttentionModel, n_tokens: int, repeats: int = 20) -> dict:
-    """Median wall-clock milliseconds of ``model.predict`` on an ``n_tokens``-token text."""
-    text, actual = text_of_length(model, n_tokens)
-    model.predict(text)  # warm-up: the first call at a new length compiles
+def median_predict_ms(model: AttentionModel, text: str, repeats: int = 20) -> float:
+    """Median wall-clock milliseconds of ``model.predict(text)``, after one warm-up call (the first call at a new length compiles)."""
+    model.predict(text)
     timings = []
     for _ in range(repeats):
         start = time.perf_counter()
         model.predict(text)
         timings.append((time.perf_counter() - start) * 1000.0)
-    return {"requested_tokens": n_tokens, "tokens": actual, "median_ms": round(statistics.median(timings), 2), "repeats": repeats}
+    return statistics.median(timings)
+
+
+def median_latency_ms(model: AttentionModel, n_tokens: int, repeats: int = 20) -> dict:
+    """Median wall-clock milliseconds of ``model.predict`` on an ``n_tokens``-token text."""
+    text, actual = text_of_length(model, n_tokens)
+    return {"requested_tokens": n_tokens, "tokens": actual, "median_ms": round(median_predict_ms(model, text, repeats), 2), "repeats": repeats}
 
 
 def main(repeats: int = 20) -> dict:
