@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import platform
 import sys
 from importlib import metadata
@@ -237,6 +238,7 @@ def _faithfulness(args: argparse.Namespace) -> None:
     from models.data import load_split
     from models.explain.attribution import DEFAULT_STEPS, supports_attribution
     from models.explain.faithfulness import BEAM_WIDTH, FRACTIONS, RANDOM, dataset_faithfulness, gap_summary, most_faithful
+    from models.provenance import load_average_since
 
     found = registry.entry(args.model)
     if args.write and not found.ships_assets:
@@ -258,6 +260,8 @@ def _faithfulness(args: argparse.Namespace) -> None:
         print(f"\r{done}/{len(texts)} texts", end="\n" if done == len(texts) else "", file=sys.stderr, flush=True)
 
     steps = args.steps or DEFAULT_STEPS
+    # Each method's seconds per text depend on what else the machine runs: recorded beside them.
+    load_before = os.getloadavg()
     report, gaps = dataset_faithfulness(
         model,
         texts,
@@ -277,6 +281,7 @@ def _faithfulness(args: argparse.Namespace) -> None:
             "fractions": list(FRACTIONS),
             "data": str(data.source),
             "evaluated": dt.date.today().isoformat(),
+            "load_average": load_average_since(load_before),
             "versions": package_versions(),
         }
         atomic_write_json(found.asset_dir / "faithfulness.json", record)

@@ -35,18 +35,17 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import os
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
 
-from models.base import REPO_ROOT, LensError
+from models.base import LensError
 from models.data import load_split
-from models.explain.attribution import DEFAULT_STEPS, attribute, sum_groups, supports_attribution, without_units
+from models.explain.attribution import DEFAULT_STEPS, attribute, readout_flow, sum_groups, supports_attribution, without_units
 from models.explain.runner import runner_for
-from models.maths.flow import attention_flow
+from models.provenance import git_state, load_average_since
 from models.shortcut import Shortcut, with_trigger
 from models.text import tokenize
 
@@ -218,13 +217,6 @@ class Explained:
     unavailable: dict[str, str]
 
 
-def _readout_flow(prediction) -> np.ndarray:
-    """Attention flow into the row(s) the classifier reads, averaged as its readout averages them."""
-    if prediction.readout == "first":
-        return attention_flow(prediction.attentions, [0])[0]
-    return attention_flow(prediction.attentions, list(range(len(prediction.target_tokens)))).mean(axis=0)
-
-
 def explain(model, text: str, trigger: str, target: int, *, steps: int = DEFAULT_STEPS, samples: int = DEFAULT_SAMPLES, seed: int = DEFAULT_SEED) -> Explained:
     """Every method's scores over the ordinary words of ``text`` for class ``target``.
 
@@ -250,7 +242,7 @@ def explain(model, text: str, trigger: str, target: int, *, steps: int = DEFAULT
 
     prediction = model.predict(text)
     if prediction.self_attention:
-        timed(("flow",), lambda: [sum_groups(_readout_flow(prediction), found.groups)])
+        timed(("flow",), lambda: [sum_groups(readout_flow(prediction), found.groups)])
     else:
         unavailable["flow"] = "the model has one attention layer of one query, nothing to compose"
     reason = supports_value_aware(model)
@@ -314,13 +306,6 @@ def flipped_texts(model, shortcut: Shortcut, n: int, seed: int, data_dir=None) -
     return kept, counts
 
 
-def git_state() -> dict:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False).stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": bool(git("status", "--porcelain", "--", *SOURCES))}
-
-
 def text_explained(model, item: tuple) -> Explained:
     """``explain`` of one item (text, trigger, target class, steps, samples, seed): ``ground_truth``'s per-text work."""
     text, trigger, target, steps, samples, seed = item
@@ -350,7 +335,7 @@ def ground_truth(
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise LensError(f"--n must be at least 1, got {n!r}")
     # The code as it was when the run started (a long run may see commits land meanwhile).
-    load_before, started, state = os.getloadavg(), time.perf_counter(), git_state()
+    load_before, started, state = os.getloadavg(), time.perf_counter(), git_state(SOURCES)
     texts, counts = flipped_texts(model, shortcut, n, seed, data_dir)
     if not texts:
         raise LensError(f"the trigger {shortcut.trigger!r} flipped none of the test rows looked at; is {model.model_id} a shortcut model?")
@@ -388,7 +373,7 @@ def ground_truth(
         **state,
         "evaluated": dt.date.today().isoformat(),
         "total_seconds": round(time.perf_counter() - started, 1),
-        "load_average": {"before": [round(v, 2) for v in load_before], "after": [round(v, 2) for v in os.getloadavg()]},
+        "load_average": load_average_since(load_before),
     }
 
 

@@ -23,7 +23,6 @@ the probes were trained on.
 from __future__ import annotations
 
 import functools
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -33,9 +32,10 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 
-from models.base import REPO_ROOT, AssetError, AttentionModel, LensError, retrain_remedy
+from models.base import AssetError, AttentionModel, LensError, retrain_remedy
 from models.data import Split
 from models.io import CHECKSUMS, PROBE_FILES, atomic_write_files, read_json, recover, sha256, write_json
+from models.provenance import git_state
 
 PROBES, REPORT = PROBE_FILES
 # Regularisation strengths tried per layer (scikit-learn's C: larger means weaker), on features
@@ -297,13 +297,6 @@ def choose(
     return best[0], best[1], scores
 
 
-def git_state() -> dict[str, object]:
-    def git(*args: str) -> str:
-        return subprocess.run(["git", *args], cwd=REPO_ROOT, capture_output=True, text=True, check=False).stdout.strip()
-
-    return {"commit": git("rev-parse", "HEAD"), "uncommitted_changes": bool(git("status", "--porcelain", "--", *SOURCES))}
-
-
 def features(model: Probeable, texts: Sequence[str], what: str) -> np.ndarray:
     """Every layer's pooled vector of ``texts`` (texts, layers + 1, width), with a progress bar on stderr."""
     import keras
@@ -398,7 +391,7 @@ def train(
         "model_files": files,
         "encoding_seconds": round(encoded - started, 1),
         "total_seconds": round(time.perf_counter() - started, 1),
-        **git_state(),
+        **git_state(SOURCES),
         **(stamp or {}),
     }
     atomic_write_files(folder, {PROBES: lambda tmp: np.savez(tmp, weights=weights, bias=bias), REPORT: lambda tmp: write_json(tmp, report)})

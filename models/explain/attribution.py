@@ -279,7 +279,8 @@ def _flow_unavailable(prediction: Prediction, length: int) -> str | None:
     return None
 
 
-def _flow_row(prediction: Prediction) -> np.ndarray:
+def readout_flow(prediction: Prediction) -> np.ndarray:
+    """Attention flow into the row(s) the classifier reads, averaged as its readout averages them."""
     # Flow into every query row costs one maximum flow per pair: only the rows read are computed.
     rows = [0] if prediction.readout == "first" else list(range(len(prediction.target_tokens)))
     return attention_flow(prediction.attentions, rows).mean(axis=0)
@@ -339,7 +340,7 @@ class _Work:
         if reason:
             self.unavailable["flow"] = reason
             return None
-        return self.timed("flow", lambda: _flow_row(self.prediction), self.predict_seconds)
+        return self.timed("flow", lambda: readout_flow(self.prediction), self.predict_seconds)
 
     def _full_pass(self):
         """One forward and backward pass at x, for gradient × input and attention × gradient."""
