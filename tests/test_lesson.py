@@ -344,12 +344,15 @@ def test_handout_is_one_offline_page_with_every_step(language):
     shown = {3: Shown("bahdanau-rnn", markup, 1, 1, 1, "grayscale")}
     page = build_handout(shown, language=language)
     assert not re.search(r"""<(script|link|img|iframe)[^>]+(src|href)\s*=\s*["']?(https?:)?//""", page, re.IGNORECASE)
-    assert page.count("<section") == len(STEPS)
+    assert page.count("<section") == len(PAGES)
     translate = catalog(language).gettext
     for number, step in enumerate(STEPS, start=1):
         assert f"<h2>{number}. {html.escape(translate(step.title))}</h2>" in page
-    # One figure per step, and the probability bars of every classifier step.
-    assert page.count("Plotly.newPlot(") == len(STEPS) + sum(step.model != "bahdanau-dates" for step in STEPS)
+    for step in LAB:
+        assert f"<h2>{html.escape(translate('Lab: {title}').format(title=translate(step.title)))}</h2>" in page
+        assert html.escape(step.say(step.answer)) in page
+    # One figure per page, and the probability bars of every classifier page.
+    assert page.count("Plotly.newPlot(") == len(PAGES) + sum(step.model != "bahdanau-dates" for step in PAGES)
     assert len(re.findall(r"<script[^>]*>\s*/\*\*\s*\n\* plotly\.js v", page)) == 1  # the library once, inline
     assert "&lt;script&gt;alert(1)&lt;/script&gt; oil prices" in page and "<script>alert(1)" not in page
     assert translate("Sports") in page  # class labels in the page's language

@@ -1,4 +1,4 @@
-"""The lesson as one HTML file for the class: every step's text, answer and figure, readable offline.
+"""The lesson as one HTML file for the class: every step's text, answer and figure, and the lab's, readable offline.
 
 Each step's figure is drawn by the view the step names (``Step.figure``, a view KEY): that view's
 ``data`` (through ``views.compute.view_data``, so the page's cached result is reused) and its
@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from models.contract import Prediction
 from views import compute
 from views.i18n import _
-from views.lesson_steps import STEPS, Step
+from views.lesson_steps import PAGES, STEPS, Step
 from views.spec import Settings, Style, Subject
 from views.widgets import class_name
 from viz import probability_bars
@@ -95,20 +95,27 @@ def _answer_line(prediction: Prediction) -> str:
     return html.escape(_("Prediction: {label} ({probability:.0%})").format(label=label, probability=float(prediction.probs.max())))
 
 
+def _heading(number: int, step: Step) -> str:
+    """``3. Title`` for a step of the lesson, ``Lab: Title`` for a page of the lab (as its button says)."""
+    title = _(step.title)
+    return html.escape(f"{number}. {title}" if number <= len(STEPS) else _("Lab: {title}").format(title=title))
+
+
 def _paragraph(text: str, css: str = "") -> str:
     attribute = f' class="{css}"' if css else ""
     return f"<p{attribute}>{html.escape(text)}</p>"
 
 
 def build_handout(shown: Mapping[int, Shown], *, language: str) -> str:
-    """The whole lesson as one self-contained HTML page, in the active language.
+    """The whole lesson and its lab as one self-contained HTML page, in the active language.
 
-    ``shown`` maps step numbers (1-based) to what they showed; steps not in it use their own
-    settings. Raises ``models.base.LensError`` if a model cannot be loaded.
+    ``shown`` maps page numbers (1-based, the lab's pages after the lesson's steps, as the page
+    counts them) to what they showed; pages not in it use their own settings. Raises
+    ``models.base.LensError`` if a model cannot be loaded.
     """
     parts = []
     plotly_included = False
-    for number, step in enumerate(STEPS, start=1):
+    for number, step in enumerate(PAGES, start=1):
         settings = shown.get(number, step_settings(step))
         prediction = compute.prediction(settings.model, settings.text)
         figures = [step_figure(step, settings, prediction)]
@@ -125,7 +132,7 @@ def build_handout(shown: Mapping[int, Shown], *, language: str) -> str:
             "\n".join(
                 [
                     f'<section id="step-{number}">',
-                    f"<h2>{number}. {html.escape(_(step.title))}</h2>",
+                    f"<h2>{_heading(number, step)}</h2>",
                     _paragraph(step.say(step.explanation)),
                     _paragraph(step.say(step.question), "question"),
                     f"<p>{html.escape(_('Model'))}: <code>{html.escape(settings.model)}</code> · {html.escape(_('Text'))}: "
