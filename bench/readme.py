@@ -495,6 +495,11 @@ def shortcut_table(sources: Sources) -> str:
     return table(header, rows)
 
 
+def verdict(within: bool) -> str:
+    """How a measured figure stands against its budget; a miss is bold so a reader cannot skim past it."""
+    return "within" if within else "**over**"
+
+
 def shortcut_verdict(sources: Sources) -> str:
     """Which shortcut models meet the issue's figures (flip rate ≥ 95%, clean accuracy within 1.5 points of the base model's)."""
     parts = []
@@ -822,8 +827,7 @@ def view_result(sources: Sources, view: str) -> dict:
 
 def attribution_page(sources: Sources) -> str:
     result, row = sources.result("views.json"), view_result(sources, "attribution")
-    verdict = "within" if row["within_budget"] else "**over**"
-    return f"a median {row['median_s']:.2f} s over {row['runs']} texts, {verdict} its {row['budget_s']:g} s budget (`bench/views.py`, load {result['load_average_1min']:.1f})"
+    return f"a median {row['median_s']:.2f} s over {row['runs']} texts, {verdict(row['within_budget'])} its {row['budget_s']:g} s budget (`bench/views.py`, load {result['load_average_1min']:.1f})"
 
 
 def attribution_cost(sources: Sources) -> str:
@@ -839,7 +843,7 @@ def attribution_cost(sources: Sources) -> str:
         one_pass = next(seconds for name, seconds in stages.items() if name.startswith("attention"))
         load = row["load_average_1min"]
         parts.append(
-            f"at {row['tokens']} tokens {row['total_s']:.2f} s, {'within' if row['within_budget'] else '**over**'} its {row['budget_s']:g} s budget"
+            f"at {row['tokens']} tokens {row['total_s']:.2f} s, {verdict(row['within_budget'])} its {row['budget_s']:g} s budget"
             f" (leave-one-out {stages['occlusion']:.2f} s for {occlusion} rows, {per_row_ms:.0f} ms a row against {row['forward_ms']:.0f} ms for one"
             f" forward pass of the text; integrated gradients {stages['integrated_gradients']:.2f} s for {gradients['forward']} forward and"
             f" {gradients['gradient']} gradient rows; the one-pass methods {one_pass:.2f} s; the faithfulness table {stages['faithfulness']:.2f} s;"
@@ -1005,9 +1009,6 @@ def corpus_view(sources: Sources) -> str:
     slowest = max(opened, key=lambda part: opened[part]["median_s"])
     sizes = result["embedding_mb"]
     largest = max(sizes, key=lambda colour: sizes[colour]["mb"])
-
-    def verdict(within: bool) -> str:
-        return "within" if within else "**over**"
 
     return (
         f"on the {result['texts']:,}-text {result['model']} run, each of its {len(opened)} parts opens from another view, with"
