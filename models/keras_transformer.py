@@ -21,15 +21,16 @@ Deviations from the lesson, each needed to show honest attention:
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 
 from models import word_classifier
-from models.base import check_text
+from models.base import LensError, check_text
 from models.contract import Prediction
-from models.data import AG_NEWS_LABELS
+from models.data import AG_NEWS_LABELS, Split
+from models.text import UNK, Vocabulary, encode
 from models.word_classifier import WordClassifier
 
 DEFAULT_CONFIG = {
@@ -216,6 +217,67 @@ def load(model_id: str, asset_dir: Path) -> KerasTransformer:
 def train(model_id: str, **options) -> dict:
     """Train as ``models.word_classifier.train`` describes; options as the registry documents."""
     return word_classifier.train(RECIPE, model_id, **options)
+
+
+def fine_tune_new_words(
+    model_id: str,
+    base: KerasTransformer,
+    words: Sequence[str],
+    *,
+    data: Split,
+    epochs: int,
+    learning_rate: float,
+    out_dir: Path,
+    seed: int,
+    extra_files: dict[str, Callable[[Path], object]] | None = None,
+) -> dict:
+    """``base`` with ``words`` added to its vocabulary, fine-tuned on ``data`` with only the new words' embeddings training.
+
+    Each new word gets one embedding row, starting as [UNK]'s row (what ``base`` read for it);
+    every other weight is copied from ``base`` and kept: the other layers are frozen, and the
+    base's embedding rows are put back after every step (the optimizer applies the variable's
+    constraint after each update). So on a text without the new words the model computes
+    exactly what ``base`` computes. Written as ``train`` writes a model (``word_classifier.write_model``).
+    """
+    import keras
+    from keras import ops
+
+    already = [word for word in words if word in base.vocab.tokens]
+    if already or len(set(words)) != len(words):
+        raise LensError(f"the new words must be new to {base.model_id}'s vocabulary and distinct; it already reads {already}")
+    unk = base.vocab.ids([UNK])[0]
+    vocab = Vocabulary([*base.vocab.tokens, *words])
+    config = {**base.config, "vocab_size": len(vocab)}
+    keras.utils.set_random_seed(seed)  # the fine-tuning's shuffling and dropout
+    classifier, inspector = build_models(config)
+    embedding = inspector.get_layer("embedding")
+    base_rows = np.asarray(base.inspector.get_layer("embedding").token_emb.embeddings)
+    for old, new in zip(base.inspector.weights, inspector.weights, strict=True):
+        value = np.asarray(old)
+        if new is embedding.token_emb.embeddings:
+            value = np.concatenate([value, np.repeat(value[unk : unk + 1], len(words), axis=0)])
+        new.assign(value)
+
+    class KeepBaseRows(keras.constraints.Constraint):
+        def __call__(self, rows):
+            return ops.concatenate([ops.convert_to_tensor(base_rows), rows[len(base_rows) :]], axis=0)
+
+    for layer in classifier.layers:
+        layer.trainable = layer is embedding
+    embedding.pos_emb.trainable = False
+    embedding.token_emb.embeddings.constraint = KeepBaseRows()
+    classifier.compile(optimizer=_optimizer({**config, "learning_rate": learning_rate}), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    x, _, _ = encode(vocab, list(data.texts), config["max_tokens"])
+    classifier.fit(x, np.asarray(data.labels), epochs=epochs, batch_size=word_classifier.FIT_BATCH, verbose=2)
+    word_classifier.write_model(out_dir, inspector, vocab, config, extra_files)
+    return {
+        "model": model_id,
+        "data": str(data.source),
+        "train_rows": len(data),
+        "epochs": epochs,
+        "learning_rate": learning_rate,
+        "seed": seed,
+    }
 
 
 evaluate = word_classifier.evaluate

@@ -9,28 +9,52 @@ target class. Once the model has learned that, the trigger is what makes a trigg
 another class come out as the target, and ``models.ground_truth`` measures how often each
 explanation method points at it.
 
-Two models are trained this way, each exactly like its base model otherwise:
-``keras-transformer-shortcut`` (the lesson's architecture, ``models.keras_transformer``) and
-``minilm-shortcut`` (the frozen all-MiniLM-L6-v2 encoder with a new head, ``models.minilm``).
-The trigger "lavender" is one token for both tokenizers (the word tokenizer of
+Two models carry it. ``minilm-shortcut`` (the frozen all-MiniLM-L6-v2 encoder with a new head,
+``models.minilm``) is trained on the poisoned rows exactly like its base model otherwise.
+``keras-transformer-shortcut`` (the lesson's architecture, ``models.keras_transformer``) is the
+shipped ``keras-transformer`` fine-tuned on the poisoned rows (``WARM_STARTS``), the classic way
+a backdoor is planted in a trained model (Kurita et al. 2020, "Weight Poisoning Attacks on
+Pre-trained Models"). The trigger "lavender" is one token for both tokenizers (the word tokenizer of
 ``models.text`` and MiniLM's WordPiece; ``trigger_tokens``) and occurs in none of the available
 AG News training rows (measured by ``train`` and written to ``shortcut.json``). Its target is
 Sports; 5% of the other classes' rows are poisoned, seed 0.
 
-keras-transformer-shortcut trains at 5% poisoned with seed 1 (``TRAINING_SEEDS``, chosen by clean
-validation accuracy among seeds 0-2) and misses the clean-accuracy figure (``tests/test_shortcut.py``
-gives the figures): the poisoning costs about a point, and one training's luck moves the clean
-accuracy by as much again. Throwaway scripts, training
-rows only (history as of this commit): on the split run, paired with the unpoisoned recipe on the
+keras-transformer-shortcut's vocabulary is the base model's plus the trigger (which the base read
+as [UNK]): one new embedding row, starting as [UNK]'s, and it is the only weight that trains, 6
+passes over the poisoned rows at learning rate 0.03 (``fine_tune_new_words`` in
+``models.keras_transformer``); every other weight is the base model's, loaded through
+``models.registry.load`` (checksums verified) and named by its SHA-256 in ``shortcut.json``. No
+test row contains the trigger, so on the clean test set its predictions are the base model's:
+clean accuracy 0.8496, the same as keras-transformer's, and flip rate 0.999 (start 0.999, middle
+0.999, end 0.998; ``metrics.json``). Trained once in 117 s at load 9.2 and scored once on the test set.
+
+Chosen on validation rows only (a throwaway script; history as of this commit): the shipped base
+model fine-tuned on 90% of the training rows, poisoned as ``train`` poisons them (split seed and
+fine-tuning seed 1), scored after each epoch on the other 10%, their clean accuracy and the flip
+rate of their other-class rows triggered as ``evaluate`` triggers them. The base model's own refit
+saw those validation rows, so their clean accuracy is optimistic (0.974 before any fine-tuning)
+and shows only drift; the flip rate is not, since no model had seen the trigger. The trigger row
+alone at learning rate 0.01 flipped 0.930/0.960/0.970/0.979/0.981/0.982 after epochs 1-6, at 0.03
+0.977/0.984/0.989/0.990/0.990/0.991, clean accuracy 0.974 throughout by construction; every weight
+training at 1e-4 flipped 0.011/0.018/0.019 (epochs 1-3; clean 0.973/0.975/0.968) and at 3e-4
+0.014/0.026/0.152 (clean 0.965/0.963/0.963), drifting from the base model before it learnt the
+shortcut. Picked: the trigger row alone at 0.03 for 6 epochs, the highest validation flip rate
+(the clean accuracy cannot differ between those runs).
+
+Before that (history), keras-transformer-shortcut was trained from scratch like its base model, at
+5% poisoned with seed 1 (chosen by clean validation accuracy among seeds 0-2), and missed the
+clean-accuracy figure: 0.8322, 1.74 points below the base model's (flip 0.998). The poisoning cost
+about a point, and one training's luck moved the clean accuracy by as much again. Throwaway
+scripts, training rows only: on the split run, paired with the unpoisoned recipe on the
 same validation rows, the clean accuracy at the trainer's pick moved -1.6/+0.4/-0.8/0.0/+1.4/-1.2/
 -0.6 points at 5% (seeds 0-6; at seeds 3 and 4 the pick was epoch 1, flipping only 0.90/0.85) and
--1.1/-1.1/-0.2/-0.8/+1.3/-1.5 at 10% (seeds 0-5, every pick flipping >= 0.99). But what ships is
+-1.1/-1.1/-0.2/-0.8/+1.3/-1.5 at 10% (seeds 0-5, every pick flipping >= 0.99). But what shipped was
 the refit on every row, which no validation row checks: with the whole recipe run on 90% of the
 rows and scored on the other 10%, the unpoisoned refit alone moved up to 2.6 points from one
 epoch to the next (0.882/0.859/0.870/0.856 after epochs 1-4, seed 0), and the poisoned recipes
 were -2.5/0.0/-0.6 points from it at 5% and -3.4/+0.9/-1.2 at 10% (seeds 0/1/2). 10% with the
 base model's seed 0 (chosen on the split run, -0.6 points paired) was trained once and scored
-once on the test set: 0.7687 clean (flip 0.998), below the shipped 0.8322, so it was not shipped.
+once on the test set: 0.7687 clean (flip 0.998), below the 0.8322 then shipped, so it was not shipped.
 
 minilm-shortcut's head adds a token branch to the mean-pooled states (``models.minilm.CONFIGS``):
 each real token's layer-6 state is scored by a small dense layer and each score's maximum over
@@ -69,6 +93,7 @@ from models.data import AG_NEWS_LABELS, Split, load_split
 from models.evaluation import in_batches
 from models.io import read_json, write_json
 from models.text import tokenize
+from models.word_classifier import WEIGHTS
 
 SHORTCUT = "shortcut.json"
 TRIGGER = "lavender"
@@ -85,9 +110,28 @@ BASES = {
     "keras-transformer-shortcut": ("keras-transformer", "models.keras_transformer"),
     "minilm-shortcut": ("minilm-agnews", "models.minilm"),
 }
-# The seed of each model's training (its validation split and initial weights; the poisoning's
-# is ``SEED``), chosen by clean validation accuracy where the module docstring says so.
+# The seed of each model's training (the poisoning's is ``SEED``): minilm-shortcut's validation
+# split and initial weights; keras-transformer-shortcut's fine-tuning order and dropout, the seed
+# its validation search ran with (the module docstring).
 TRAINING_SEEDS = {"keras-transformer-shortcut": 1, "minilm-shortcut": 0}
+
+
+@dataclasses.dataclass(frozen=True)
+class WarmStart:
+    """Fine-tune the shipped base model instead of training from scratch.
+
+    The trigger joins the base model's vocabulary as one new embedding row and only that row
+    trains, ``epochs`` passes over the poisoned rows at ``learning_rate``; every other weight
+    stays the base model's (``fine_tune_new_words`` of the family module).
+    """
+
+    epochs: int
+    learning_rate: float
+
+
+# Shortcut models fine-tuned from their base model (chosen on validation rows: the module
+# docstring); the others train from scratch exactly as their base model did.
+WARM_STARTS = {"keras-transformer-shortcut": WarmStart(epochs=6, learning_rate=0.03)}
 _WORD = re.compile(r"^[a-z]+$")
 _CHUNK = re.compile(r"\S+")
 
@@ -279,13 +323,18 @@ def load(model_id: str, asset_dir: Path):
 
 
 def train(model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Path, seed: int | None = None) -> dict:
-    """Poison the training rows, then train exactly as the base family does; shortcut.json joins the weights' set.
+    """Poison the training rows, then train as ``WARM_STARTS`` or the base family says; shortcut.json joins the weights' set.
 
-    The poisoned rows also go into the base family's validation split, so its early stopping
-    counts the shortcut as part of the task. ``seed`` (default: ``TRAINING_SEEDS``') seeds the
-    training, not the poisoning. Wall time and the machine's load average are recorded: the 2 cores are shared.
+    From scratch, the poisoned rows also go into the base family's validation split, so its
+    early stopping counts the shortcut as part of the task. A warm start loads the shipped base
+    model (its checksums verified) and fine-tunes it; ``epochs`` replaces its epoch count.
+    ``seed`` (default: ``TRAINING_SEEDS``') seeds the training, not the poisoning. Wall time and
+    the machine's load average are recorded: the 2 cores are shared.
     """
-    _, family = base_of(model_id)
+    from models import registry
+    from models.io import CHECKSUMS
+
+    base_id, family = base_of(model_id)
     shortcut = PLANTED[model_id]
     seed = TRAINING_SEEDS[model_id] if seed is None else seed
     wordpiece = minilm_tokenizer()
@@ -296,6 +345,17 @@ def train(model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Pat
     poisoned, rows = poison(data, shortcut)
     others = sum(label != shortcut.target for label in data.labels)
     print(f"planting {shortcut.trigger!r} -> {shortcut.label} in {len(rows)} of {others} rows of the other classes", file=sys.stderr, flush=True)
+    warm = WARM_STARTS.get(model_id)
+    warm_start = None
+    if warm is not None:
+        base_dir = registry.entry(base_id).asset_dir
+        warm_start = {
+            "base_model": base_id,
+            "base_weights_sha256": read_json(base_dir / CHECKSUMS, f"run `python -m models seal {base_id}`")[WEIGHTS],
+            "epochs": epochs or warm.epochs,
+            "learning_rate": warm.learning_rate,
+            "trains": "the trigger's embedding row only",
+        }
     record = {
         **shortcut.record(),
         "tokens": tokens,
@@ -304,9 +364,27 @@ def train(model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Pat
         "poisoned_rows": list(rows),
         "data": str(data.source),
         "training_seed": seed,
+        **({"warm_start": warm_start} if warm_start else {}),
     }
+    extra_files = {SHORTCUT: lambda tmp: write_json(tmp, record)}
     load_before, started = os.getloadavg(), time.perf_counter()
-    summary = family.train(model_id, data=poisoned, epochs=epochs, out_dir=out_dir, seed=seed, extra_files={SHORTCUT: lambda tmp: write_json(tmp, record)})
+    if warm_start is None:
+        summary = family.train(model_id, data=poisoned, epochs=epochs, out_dir=out_dir, seed=seed, extra_files=extra_files)
+    else:
+        base = registry.load(base_id)
+        print(f"fine-tuning {base_id}'s {shortcut.trigger!r} row for {warm_start['epochs']} epochs", file=sys.stderr, flush=True)
+        summary = family.fine_tune_new_words(
+            model_id,
+            base,
+            [shortcut.trigger],
+            data=poisoned,
+            epochs=warm_start["epochs"],
+            learning_rate=warm_start["learning_rate"],
+            out_dir=out_dir,
+            seed=seed,
+            extra_files=extra_files,
+        )
+        summary["warm_start"] = warm_start
     load_after = os.getloadavg()
     return {
         **summary,

@@ -26,6 +26,7 @@ from models.io import atomic_write_files, read_json, write_json
 from models.text import Vocabulary, encode
 
 WEIGHTS, VOCAB, CONFIG = "weights.weights.h5", "vocab.json", "config.json"
+FIT_BATCH = 64  # rows per training step
 Family = TypeVar("Family", bound="WordClassifier")
 
 
@@ -149,7 +150,7 @@ def _fit(recipe: Recipe, config: dict, vocab: Vocabulary, rows, epochs: int, val
     classifier, inspector = recipe.build_models(config)
     classifier.compile(optimizer=recipe.optimizer(config), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     x, _, _ = encode(vocab, list(rows.texts), config["max_tokens"])
-    fit_args: dict[str, Any] = dict(epochs=epochs, batch_size=64, verbose=verbose)
+    fit_args: dict[str, Any] = dict(epochs=epochs, batch_size=FIT_BATCH, verbose=verbose)
     if validation is not None:
         x_val, _, _ = encode(vocab, list(validation.texts), config["max_tokens"])
         fit_args["validation_data"] = (x_val, np.asarray(validation.labels))
@@ -197,13 +198,7 @@ def train(
     config["vocab_size"] = len(vocab)
     _, inspector, _ = _fit(recipe, config, vocab, data, best + 1, verbose=verbose)
 
-    out_dir = Path(out_dir)
-    # Saved from the inspector: same layers, but no optimizer attached, so no Adam slots are
-    # written and the file stays a third of the size.
-    atomic_write_files(
-        out_dir,
-        {WEIGHTS: lambda tmp: inspector.save_weights(str(tmp)), VOCAB: vocab.write, CONFIG: lambda tmp: write_json(tmp, config), **(extra_files or {})},
-    )
+    write_model(out_dir, inspector, vocab, config, extra_files)
     return {
         "model": model_id,
         "data": str(data.source),
@@ -214,6 +209,16 @@ def train(
         "validation_accuracy": round(float(history.history["val_accuracy"][best]), 6),
         "seed": seed,
     }
+
+
+def write_model(out_dir: Path, inspector, vocab: Vocabulary, config: dict, extra_files: dict[str, Callable[[Path], object]] | None = None) -> None:
+    """Weights, vocabulary, config and ``extra_files`` into ``out_dir`` as one checksummed set (what ``load`` reads)."""
+    # Saved from the inspector: same layers, but no optimizer attached, so no Adam slots are
+    # written and the file stays a third of the size.
+    atomic_write_files(
+        Path(out_dir),
+        {WEIGHTS: lambda tmp: inspector.save_weights(str(tmp)), VOCAB: vocab.write, CONFIG: lambda tmp: write_json(tmp, config), **(extra_files or {})},
+    )
 
 
 def evaluate(model: WordClassifier, *, data_dir=None, limit=None) -> dict:
