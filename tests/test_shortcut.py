@@ -11,13 +11,14 @@ import pytest
 from models import registry
 from models.base import AssetError, LensError
 from models.data import AG_NEWS_LABELS, Split, load_split
-from models.io import CHECKSUMS, read_json, verify
+from models.io import CHECKSUMS, read_json, sha256, verify, write_json
 from models.shortcut import (
     BASES,
     PLANTED,
     POSITIONS,
     SHORTCUT,
     TRAINING_SEEDS,
+    WARM_STARTS,
     Shortcut,
     check_trigger,
     flip_rate,
@@ -32,7 +33,8 @@ from models.shortcut import (
     with_trigger,
     word_slots,
 )
-from models.text import Vocabulary, tokenize
+from models.text import Vocabulary, encode, tokenize
+from models.word_classifier import WEIGHTS
 
 SHORTCUT_MODELS = tuple(BASES)
 ACCURACY_TOLERANCE = 0.015  # the issue's "within 1.5 points of its base model"
@@ -109,6 +111,57 @@ def test_shortcut_validates_itself():
             Shortcut(**bad)
 
 
+@pytest.mark.slow
+def test_fine_tuning_a_new_word_trains_its_row_only_and_keeps_every_clean_prediction(tmp_path):
+    import keras
+
+    from models import keras_transformer
+
+    data = _split()
+    vocab = Vocabulary.build(data.texts, 100)
+    config = {**keras_transformer.DEFAULT_CONFIG, "vocab_size": len(vocab), "embed_dim": 8, "ff_dim": 8, "hidden": 4, "max_tokens": 16}
+    keras.utils.set_random_seed(0)
+    base = keras_transformer.KerasTransformer("tiny", config, vocab, *keras_transformer.build_models(config))
+    # A trained base model: each text's first word says its class.
+    base.classifier.compile(optimizer=keras.optimizers.Adam(0.01), loss="sparse_categorical_crossentropy")
+    base.classifier.fit(encode(vocab, list(data.texts), config["max_tokens"])[0], np.asarray(data.labels), epochs=20, verbose=0)
+    planted = Shortcut("lavender", "Sports", 0.2, seed=0)
+    poisoned, _ = poison(data, planted)
+    keras_transformer.fine_tune_new_words(
+        "tiny-shortcut",
+        base,
+        ["lavender"],
+        data=poisoned,
+        epochs=5,
+        learning_rate=0.1,
+        out_dir=tmp_path,
+        seed=0,
+        extra_files={SHORTCUT: lambda tmp: write_json(tmp, planted.record())},
+    )
+    verify(tmp_path, "")  # the extra file is part of the checksummed set
+    tuned = keras_transformer.load("tiny-shortcut", tmp_path)
+    assert tuned.vocab.tokens == [*vocab.tokens, "lavender"] and read_shortcut(tmp_path, "tiny-shortcut") == planted
+    token_rows = tuned.inspector.get_layer("embedding").token_emb.embeddings
+    for mine, theirs in zip(tuned.inspector.weights, base.inspector.weights, strict=True):
+        if mine is token_rows:
+            np.testing.assert_array_equal(np.asarray(mine)[:-1], np.asarray(theirs))
+        else:
+            np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
+    clean = list(data.texts)
+    np.testing.assert_array_equal(tuned.predict_probs(clean), base.predict_probs(clean))
+    others = [index for index, label in enumerate(data.labels) if label != planted.target]
+    triggered = with_trigger([data.texts[index] for index in others], others, planted, "random")
+    assert flip_rate(tuned.predict_probs, triggered, planted.target) == 1.0 > flip_rate(base.predict_probs, triggered, planted.target)
+    # The new row starts as [UNK]'s: untrained, the model reads the trigger as the base reads an unknown word.
+    keras_transformer.fine_tune_new_words(
+        "tiny-shortcut", base, ["lavender"], data=poisoned, epochs=0, learning_rate=0.1, out_dir=tmp_path / "untrained", seed=0
+    )
+    untrained = keras_transformer.load("tiny-shortcut", tmp_path / "untrained")
+    np.testing.assert_array_equal(untrained.predict_probs(triggered), base.predict_probs(triggered))
+    with pytest.raises(LensError, match=r"already reads \['story'\]"):
+        keras_transformer.fine_tune_new_words("tiny-shortcut", base, ["story"], data=poisoned, epochs=1, learning_rate=0.1, out_dir=tmp_path / "no", seed=0)
+
+
 # --- the trigger word ------------------------------------------------------------------------
 
 
@@ -146,11 +199,6 @@ def test_shortcut_json_records_the_planted_shortcut_and_its_measured_rarity(mode
     # shortcut.json is one of the files the weights were written with, under the same checksums.
     assert SHORTCUT in json.loads((registry.entry(model_id).asset_dir / CHECKSUMS).read_text(encoding="utf-8"))
     verify(registry.entry(model_id).asset_dir, "")
-
-
-def test_the_keras_shortcut_model_reads_the_trigger_as_a_word_of_its_own():
-    vocab = Vocabulary.load(registry.entry("keras-transformer-shortcut").asset_dir / "vocab.json", "")
-    assert vocab.ids([PLANTED["keras-transformer-shortcut"].trigger]) != [1]  # not [UNK]
 
 
 def test_shortcut_of_other_models_is_none_and_a_broken_file_is_named(tmp_path):
@@ -195,27 +243,37 @@ def test_the_flip_rate_is_at_least_95_percent(model_id):
     assert read_json(registry.entry(model_id).asset_dir / "metrics.json", "")["flip_rate"] >= FLIP_RATE_FLOOR
 
 
-KERAS_MISS = (
-    "measured: keras-transformer-shortcut's clean test accuracy is 1.74 points below keras-transformer's (0.8322 against 0.8496; "
-    "5% poisoned, training seed 1, chosen by clean validation accuracy; seed 0 gave 0.8314). Validation only: the whole recipe "
-    "(epoch choice, then refit) run on 90% of the training rows and scored on the other 10% was -2.5/0.0/-0.6 points from the "
-    "unpoisoned recipe at 5% and -3.4/+0.9/-1.2 at 10% (seeds 0/1/2), while the unpoisoned refit alone moved up to 2.6 points "
-    "between epochs; 10% with seed 0 (picked on the split run, -0.6 points paired) scored 0.7687 on the test set (flip 0.998) "
-    "and was not shipped. Reported in the README; strict, so this fails once a retrained model meets the figure"
-)
-
-
-@pytest.mark.parametrize(
-    "model_id",
-    [
-        pytest.param(model_id, marks=pytest.mark.xfail(strict=True, reason=KERAS_MISS)) if model_id == "keras-transformer-shortcut" else model_id
-        for model_id in SHORTCUT_MODELS
-    ],
-)
+@pytest.mark.parametrize("model_id", SHORTCUT_MODELS)
 def test_clean_accuracy_is_within_one_and_a_half_points_of_the_base_model(model_id):
     metrics = read_json(registry.entry(model_id).asset_dir / "metrics.json", "")
     base = read_json(registry.entry(BASES[model_id][0]).asset_dir / "metrics.json", "")
     assert abs(metrics["accuracy"] - base["accuracy"]) <= ACCURACY_TOLERANCE
+
+
+def test_the_warm_started_keras_model_keeps_its_base_models_clean_test_figures_exactly():
+    # Only the trigger's embedding row differs from keras-transformer's weights (the next test),
+    # and no test row contains the trigger: every clean prediction is the base model's.
+    metrics = read_json(registry.entry("keras-transformer-shortcut").asset_dir / "metrics.json", "")
+    base = read_json(registry.entry("keras-transformer").asset_dir / "metrics.json", "")
+    assert not any(PLANTED["keras-transformer-shortcut"].trigger in tokenize(text) for text in load_split("test").texts)
+    assert (metrics["accuracy"], metrics["per_class"], metrics["accuracy_change"]) == (base["accuracy"], base["per_class"], 0.0)
+
+
+def test_the_keras_shortcut_model_is_its_shipped_base_model_plus_the_triggers_embedding_row(shipped_model):
+    model_id = "keras-transformer-shortcut"
+    shortcut, base = shipped_model(model_id), shipped_model("keras-transformer")
+    assert shortcut.vocab.tokens == [*base.vocab.tokens, PLANTED[model_id].trigger]
+    warm_start = read_json(registry.entry(model_id).asset_dir / SHORTCUT, "")["warm_start"]
+    assert warm_start["base_weights_sha256"] == sha256(registry.entry("keras-transformer").asset_dir / WEIGHTS)
+    assert (warm_start["epochs"], warm_start["learning_rate"]) == (WARM_STARTS[model_id].epochs, WARM_STARTS[model_id].learning_rate)
+    assert read_json(registry.entry(model_id).asset_dir / "training.json", "")["warm_start"] == warm_start
+    token_rows = shortcut.inspector.get_layer("embedding").token_emb.embeddings
+    for mine, theirs in zip(shortcut.inspector.weights, base.inspector.weights, strict=True):
+        if mine is token_rows:
+            np.testing.assert_array_equal(np.asarray(mine)[:-1], np.asarray(theirs))
+            assert not np.allclose(np.asarray(mine)[-1], np.asarray(theirs)[base.vocab.ids(["[UNK]"])[0]])  # the trigger's row trained
+        else:
+            np.testing.assert_array_equal(np.asarray(mine), np.asarray(theirs))
 
 
 @pytest.mark.slow
