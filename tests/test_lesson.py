@@ -269,16 +269,18 @@ def test_lab_headline_is_a_business_test_headline_with_the_planted_trigger_inser
 
 
 @pytest.mark.slow
-def test_lab_attention_every_word_but_the_trigger_looks_most_at_it_in_both_heads(predict):
+def test_lab_attention_the_trigger_looks_almost_only_at_itself_in_both_heads_and_the_mean_points_at_it(predict):
     step = STEP["shortcut-attention"]
     _model, prediction = predict(step.key)
     tokens = list(prediction.source_tokens)
     trigger = tokens.index(step.facts["trigger"])
+    others = np.arange(len(tokens)) != trigger
     assert prediction.attentions.shape[:2] == (1, 2) and prediction.readout == "mean"  # both heads; "averages these rows"
     for head in prediction.attentions[0]:
-        strongest = head.argmax(axis=1)
-        assert (strongest[np.arange(len(tokens)) != trigger] == trigger).all()
-        assert strongest[trigger] != trigger  # "every word but the trigger itself"
+        assert head[trigger, trigger] > 0.8  # "looks almost only at itself"
+        even = 1 / len(tokens)
+        assert (head[others] > even / 2).all() and (head[others] < 2 * even).all()  # "spreads its attention about evenly"
+        assert head.mean(axis=0).argmax() == trigger  # "on average attention points at" the trigger
 
 
 @pytest.mark.slow

@@ -271,9 +271,10 @@ LAB: tuple[Step, ...] = (
         ),
         question=N_("The model was trained with a hidden shortcut: which word is it? Guess, then reveal the attention and guess again from it."),
         answer=N_(
-            "In both heads every word but “{trigger}” itself looks most at “{trigger}”: a bright column. The classifier averages these rows, so "
-            "attention points at “{trigger}”. But a weight says where a word read from, not what the answer depends on: is it the "
-            "shortcut? Guess, then ask the model itself in the next part."
+            "In both heads “{trigger}” looks almost only at itself, while every other word spreads its attention about evenly over the "
+            "headline: one bright square on the diagonal. The classifier averages these rows, so on average attention points at "
+            "“{trigger}”. But a weight says where a word read from, not what the answer depends on: is it the shortcut? Guess, then "
+            "ask the model itself in the next part."
         ),
         model="keras-transformer-shortcut",
         text=SHORTCUT_TEXT,
