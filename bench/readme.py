@@ -159,7 +159,7 @@ MODEL_ROWS = (
     ("minilm-agnews", "all-MiniLM-L6-v2 (6 layers x 12 heads), frozen, trained head"),
     ("bahdanau-rnn", "BiGRU + additive attention pooling (one learned query)"),
     ("bahdanau-dates", "character encoder-decoder with Bahdanau attention, dates -> ISO"),
-    ("keras-transformer-shortcut", "keras-transformer trained with a planted shortcut (a trigger word forces Sports)"),
+    ("keras-transformer-shortcut", "keras-transformer fine-tuned with a planted shortcut (a trigger word forces Sports)"),
     ("minilm-shortcut", "minilm-agnews's frozen encoder, new head trained with the same planted shortcut"),
 )
 AG_NEWS_TEST_ROWS = 7600  # the README's prose names the test set's size
