@@ -9,11 +9,13 @@ import numpy as np
 import pytest
 
 from models.contract import Prediction
+from views import compute
 from views.compute import CACHE_MB_ENV, SharedCache, WorkGate, cache_bytes, nbytes
 
 
-def test_at_most_slots_computations_run_at_once_and_nested_ones_pass():
-    gate, running, most = WorkGate(2), [0], [0]
+@pytest.mark.parametrize("slots", [1, 2, 3])
+def test_at_most_slots_computations_run_at_once_and_nested_ones_pass(slots):
+    gate, running, most = WorkGate(slots), [0], [0]
     lock = threading.Lock()
 
     def work():
@@ -32,13 +34,14 @@ def test_at_most_slots_computations_run_at_once_and_nested_ones_pass():
     for thread in threads:
         thread.join(timeout=10)
     assert not any(thread.is_alive() for thread in threads)
-    assert most[0] == 2
+    assert most[0] == slots
 
 
-def test_a_key_computed_inside_another_from_many_threads_does_not_deadlock():
-    # Every outer computation needs the same inner key: with two slots and eight threads, a thread
+@pytest.mark.parametrize("slots", [1, 2])
+def test_a_key_computed_inside_another_from_many_threads_does_not_deadlock(slots):
+    # Every outer computation needs the same inner key: with few slots and eight threads, a thread
     # holding the inner key's lock must also hold a slot, or all would wait for ever.
-    cache = SharedCache(max_bytes=2**20, slots=2)
+    cache = SharedCache(max_bytes=2**20, slots=slots)
     calls = []
 
     def inner():
@@ -59,6 +62,46 @@ def test_a_key_computed_inside_another_from_many_threads_does_not_deadlock():
     assert not any(thread.is_alive() for thread in threads)
     assert calls == ["inner"]
     assert [float(results[index].sum()) for index in range(8)] == [4.0 * index for index in range(8)]
+
+
+@pytest.fixture
+def trims(monkeypatch) -> list[int]:
+    """The ``malloc_trim`` calls the gate makes, recorded instead of run, the last trim long ago."""
+    calls: list[int] = []
+    monkeypatch.setattr(compute, "_TRIM", calls.append)
+    monkeypatch.setattr(compute, "_last_trim", float("-inf"))
+    return calls
+
+
+def test_freed_memory_is_handed_back_when_a_computation_leaves_while_another_still_runs(trims):
+    # Under a class's load the gate never empties: a trim only on an empty gate never ran then.
+    gate, inside, leave = WorkGate(2), threading.Event(), threading.Event()
+
+    def long_computation():
+        with gate():
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=long_computation)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        with gate():
+            pass
+        assert trims == [0]
+    finally:
+        leave.set()
+        thread.join(10)
+
+
+def test_the_heap_is_trimmed_at_most_once_a_second_whatever_the_traffic(trims):
+    gate = WorkGate(2)
+    started = time.monotonic()
+    for _ in range(50):
+        with gate():
+            pass
+    assert time.monotonic() - started < compute.TRIM_EVERY_S
+    assert trims == [0]
 
 
 def test_the_cache_counts_what_a_prediction_really_keeps_alive():
