@@ -1,7 +1,8 @@
 """Faults stay local: a damaged model says what is wrong in its own panel, and everything else works.
 
 The checkout is copied to a temporary folder and one file of one model is damaged at a time
-(missing, truncated, corrupt, or another model's weights in its place); the copy's pages are
+(missing, truncated, corrupt, or another model's weights in its place), except the reports below,
+which are damaged all at once per model and kind of damage; the copy's pages are
 opened with Streamlit's AppTest in one separate process (tests/helpers/fault_pages.py), where
 the copy's own ``models`` package, and so its own ``assets``, are imported. Each damaged model is shown side by side with a healthy one,
 in either panel; every view is opened on a healthy model beside a damaged one (the views shared
@@ -10,8 +11,10 @@ out among the damaged models, each page run costing a second), and the lesson be
 Nothing reads ``metrics.json``, ``training.json`` or ``faithfulness.json`` while the app runs
 (``grep -rn`` for each name: only ``python -m models evaluate --write-metrics``, ``train`` and
 ``faithfulness --write`` write them, and tests read them), so damaging them must change nothing
-on the page; that metrics.json is written atomically is checked on the CLI. Every other file in
-an asset folder is taken to be read by the app, so a new file is covered (or must be listed here).
+on the page: one page per model and kind of damage shows that none of them is read (a report the
+app read would name itself in the damaged panel). That metrics.json is written atomically is
+checked on the CLI. Every other file in an asset folder is taken to be read by the app, so a new
+file is covered (or must be listed here).
 """
 
 from __future__ import annotations
@@ -67,6 +70,20 @@ def damage_cases() -> list[tuple[str, str, str]]:
 
 
 DAMAGE = damage_cases()
+
+
+def scenario_key(model_id: str, name: str, kind: str) -> str:
+    """The scenario that damages ``name``: its own, or for a report one that damages all of the model's reports the same way.
+
+    Reloading a model costs seconds, and a model with a damaged report loads in full: one
+    scenario per model and kind instead of one per report saves about 20 reloads.
+    """
+    return f"{model_id}/{'reports' if name in NOT_READ_BY_THE_APP else name}/{kind}"
+
+
+# In DAMAGE's order: a model's reports are damaged missing, then corrupt, one scenario after the other.
+SCENARIO_KEYS = list(dict.fromkeys(scenario_key(*case) for case in DAMAGE))
+
 HF_FAILURES = ("missing folder", "no classification head", "unsupported architecture", "hub name while offline")
 
 
@@ -95,9 +112,9 @@ def views_beside(model_id: str) -> list:
     return [view for index, view in enumerate(VIEWS) if index % len(REGISTRY) == share]
 
 
-def damaged_panel(index: int) -> int:
-    """Which panel (0 or 1) shows the damaged model in damage case ``index``."""
-    return index % 2
+def damaged_panel(key: str) -> int:
+    """Which panel (0 or 1) shows the damaged model in the scenario ``key`` of SCENARIO_KEYS."""
+    return SCENARIO_KEYS.index(key) % 2
 
 
 def text_for(index: int) -> str:
@@ -140,17 +157,22 @@ def plan(hf_ids: dict[str, str], load) -> list[dict]:
     from views.lesson_steps import STEPS
 
     scenarios = []
-    for index, (model_id, name, kind) in enumerate(DAMAGE):
+    for index, key in enumerate(SCENARIO_KEYS):
+        cases = [(model_id, name, kind) for model_id, name, kind in DAMAGE if scenario_key(model_id, name, kind) == key]
+        model_id, name, kind = cases[0]
         others = HEALTHY_BESIDE[model_id]
         text = text_for(index)
         # The damaged model in the first panel for one kind of damage, in the second for the next:
         # every file has at least two kinds, so each file is seen broken in both panels.
-        first = damaged_panel(index) == 0
+        first = damaged_panel(key) == 0
         query = {"model": model_id, "compare": others[index % len(others)]} if first else {"model": others[index % len(others)], "compare": model_id}
         # A probe file is read by the layers view only (models/probes.py): open that view.
         pages = [{"query": {**query, "text": text, **({"view": "layers"} if name in PROBE_FILES else {})}}]
-        damage = {"path": f"assets/{model_id}/{name}", "kind": kind, "source": foreign_weights(model_id, name) if kind == "foreign" else None}
-        scenarios.append({"key": f"{model_id}/{name}/{kind}", "damage": damage, "evict": [model_id], "pages": pages})
+        damage = [
+            {"path": f"assets/{model_id}/{file}", "kind": kind, "source": foreign_weights(model_id, file) if kind == "foreign" else None}
+            for _, file, _ in cases
+        ]
+        scenarios.append({"key": key, "damage": damage, "evict": [model_id], "pages": pages})
     for model_id in REGISTRY:
         # Its share of the views, each on the cheapest healthy model it applies to, beside the
         # damaged one, and the lesson: a step of the damaged model, then one of another model, revealed.
@@ -164,11 +186,11 @@ def plan(hf_ids: dict[str, str], load) -> list[dict]:
         other = next(number for number, step in enumerate(STEPS, start=1) if step.model != model_id)
         pages += [{"query": {"view": "lesson", "step": str(number)}} for number in own]
         pages.append({"query": {"view": "lesson", "step": str(other)}, "reveal": True})
-        damaged = {"path": f"assets/{model_id}/{weights_file(model_id)}", "kind": "truncated"}
+        damaged = [{"path": f"assets/{model_id}/{weights_file(model_id)}", "kind": "truncated"}]
         scenarios.append({"key": f"views/{model_id}", "damage": damaged, "evict": [model_id], "pages": pages})
     for failure, model_id in hf_ids.items():
         pages = [{"query": {"model": model_id, "compare": "keras-transformer", "text": text_for(len(scenarios))}}]
-        scenarios.append({"key": f"hf/{failure}", "damage": None, "evict": [], "pages": pages})
+        scenarios.append({"key": f"hf/{failure}", "damage": [], "evict": [], "pages": pages})
     return scenarios
 
 
@@ -207,10 +229,11 @@ def assert_working(panel: dict) -> None:
 
 @pytest.mark.parametrize(("model_id", "name", "kind"), DAMAGE, ids=[f"{m}/{n}/{k}" for m, n, k in DAMAGE])
 def test_a_damaged_file_is_named_in_its_own_panel_and_the_other_panel_works(results, model_id, name, kind):
-    (page,) = results[f"{model_id}/{name}/{kind}"]
+    key = scenario_key(model_id, name, kind)
+    (page,) = results[key]
     assert page["exceptions"] == [], page
     assert len(page["panels"]) == 2, page
-    side = damaged_panel(DAMAGE.index((model_id, name, kind)))
+    side = damaged_panel(key)
     damaged, beside = page["panels"][side], page["panels"][1 - side]
     if name in PROBE_FILES:
         # The model still answers; its layers view names the command that remakes the probes
@@ -230,8 +253,8 @@ def test_a_damaged_file_is_named_in_its_own_panel_and_the_other_panel_works(resu
 
 def test_every_file_is_damaged_in_both_panels():
     panels = {}
-    for index, (model_id, name, _kind) in enumerate(DAMAGE):
-        panels.setdefault((model_id, name), set()).add(damaged_panel(index))
+    for model_id, name, kind in DAMAGE:
+        panels.setdefault((model_id, name), set()).add(damaged_panel(scenario_key(model_id, name, kind)))
     assert all(sides == {0, 1} for sides in panels.values()), panels
 
 

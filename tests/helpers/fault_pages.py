@@ -5,7 +5,7 @@ Run as a script inside the copy (``PYTHONPATH=<copy> python fault_pages.py plan.
 ``models/base.py``. One process serves every scenario, so TensorFlow and the healthy models load
 once (on first use); the damaged model's cached instance is dropped before and after its scenario.
 
-The plan is a JSON list of scenarios ``{"damage": {"path", "kind", "source"?} | null, "evict": [model ids],
+The plan is a JSON list of scenarios ``{"damage": [{"path", "kind", "source"?}, …], "evict": [model ids],
 "pages": [{"query": {...}, "reveal": bool}]}`` under "scenarios", beside "app" (the copy's
 app.py) and "out"; the output (one JSON document written to "out") has one
 entry per page: the script's exceptions and, per panel, its errors, infos, whether the model's
@@ -92,18 +92,17 @@ def main(plan_path: str) -> None:
     compute.start_warm_up().join()
     results = []
     for scenario in plan["scenarios"]:
-        target = root / scenario["damage"]["path"] if scenario["damage"] else None
-        original = target.read_bytes() if target else None
+        originals = {root / damaged["path"]: (root / damaged["path"]).read_bytes() for damaged in scenario["damage"]}
         for model_id in scenario["evict"]:
             compute._load_model.clear(model_id)
         probes._load.cache_clear()  # the layers view's probes are cached apart from the models
         try:
-            if target:
-                source = scenario["damage"].get("source")
-                damage(target, scenario["damage"]["kind"], root / source if source else None)
+            for damaged in scenario["damage"]:
+                source = damaged.get("source")
+                damage(root / damaged["path"], damaged["kind"], root / source if source else None)
             pages = [open_page(app, page["query"], page.get("reveal", False)) for page in scenario["pages"]]
         finally:
-            if target:
+            for target, original in originals.items():
                 target.write_bytes(original)
             for model_id in scenario["evict"]:
                 compute._load_model.clear(model_id)
