@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 
 from views import lesson
 from views.i18n import catalog, use_language
-from views.lesson_steps import STEPS
+from views.lesson_steps import LAB, PAGES, STEPS
 
 pytestmark = pytest.mark.slow
 
@@ -141,11 +141,14 @@ def test_handout_downloads_and_opens_with_the_network_cut_off(server, browser, s
     reader = offline.new_page()
     reader.goto(handout.as_uri())
     reader.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length > 0", timeout=60_000)
-    expected = len(STEPS) + sum(step.model != "bahdanau-dates" for step in STEPS)
+    # A figure per page of the lesson and its lab, and the probability bars of every classifier page.
+    expected = len(PAGES) + sum(step.model != "bahdanau-dates" for step in PAGES)
     reader.wait_for_function(f"document.querySelectorAll('.js-plotly-plot').length === {expected}", timeout=60_000)
     assert requested == []
     for number, step in enumerate(STEPS, start=1):
         assert reader.locator("h2", has_text=f"{number}. {step.title}").count() == 1
+    for step in LAB:
+        assert reader.locator("h2", has_text=f"Lab: {step.title}").count() == 1
     offline.close()
 
 
