@@ -33,39 +33,6 @@ def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.write_line(f"{sum(FILE_SECONDS.values()):8.1f}s  in all ({len(FILE_SECONDS)} files)")
 
 
-# `make test` runs the suite on two pytest-xdist workers (--dist loadgroup): a file's tests stay
-# on one worker, so its module fixtures load once, and every test that drives the real server
-# shares one worker and so one server and one Chromium (the ``browser_session`` fixture).
-BROWSER_GROUP = "browser"
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    # xdist hands out the groups largest first by number of tests: the browser group, the longest
-    # unit (every browser test, one after the other), would come fourth, after the combination,
-    # fault and property tests, and its worker run on alone at the end. The groups go out in
-    # the workers' collection order instead (pytest_collection_modifyitems): the browser group first.
-    if getattr(config.option, "dist", "no") == "loadgroup":
-        config.option.loadscopereorder = False
-
-
-# First: xdist's own hook turns the xdist_group marks into the node ids' "@group" suffix, by which
-# the controller groups the tests. Called after it (as before), the marks came too late: no test
-# was grouped, each went to either worker, and both workers made the module and session fixtures
-# (the fault scenarios' driver run, the server and Chromium) for their share.
-@pytest.hookimpl(tryfirst=True)
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    groups: dict[pytest.Item, str] = {}
-    for item in items:
-        group = BROWSER_GROUP if "browser_session" in getattr(item, "fixturenames", ()) else item.path.name
-        item.add_marker(pytest.mark.xdist_group(group))
-        groups[item] = group
-    if hasattr(config, "workerinput"):
-        # On an xdist worker: every worker sorts alike, and the controller queues the groups in
-        # this order; after the browser group, the rest largest first, as xdist would.
-        sizes = Counter(groups.values())
-        items.sort(key=lambda item: (groups[item] != BROWSER_GROUP, -sizes[groups[item]]))
-
-
 TINY_ROWS = [
     ("1", "Leaders meet in Geneva", "Foreign ministers discussed the peace treaty and the election crisis."),
     ("2", "Team wins the final", "The striker scored twice as the club won the championship match."),
