@@ -38,11 +38,10 @@ run: install
 # Two pytest-xdist workers, one per core: much of a test's time is single-threaded Python (page
 # runs, figures, a browser waiting on the server), so a second worker fills the other core.
 # Each test goes to whichever worker is free (--dist load), so each worker makes the module and
-# session fixtures (models, the server, Chromium) that its own tests need. Measured on clean
-# clones: keeping each file, and every browser test, on one worker (--dist loadgroup, grouped
-# since 3e2f36c) took 17 min 1 s, against 12 min 13-43 s per test: the long files (property and
-# combination tests, the browser matrix) then ran on one core each, which costs more than
-# making their fixtures twice.
+# session fixtures (models, the server, Chromium) that its own tests need. Keeping each file, and
+# every browser test, on one worker (--dist loadgroup with per-file groups, 3e2f36c) was not
+# faster on clean clones (17 min 1 s, 130 s of it a test that timed out, against 16 min 45 s
+# for this), and needed a collection hook of its own.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist load
 
