@@ -92,6 +92,7 @@ from models.base import ASSETS_DIR, AssetError, LensError, retrain_remedy
 from models.data import AG_NEWS_LABELS, Split, load_split
 from models.evaluation import in_batches
 from models.io import read_json, write_json
+from models.provenance import load_average_since
 from models.text import tokenize
 from models.word_classifier import WEIGHTS
 
@@ -385,12 +386,11 @@ def train(model_id: str, *, data_dir=None, epochs=None, limit=None, out_dir: Pat
             extra_files=extra_files,
         )
         summary["warm_start"] = warm_start
-    load_after = os.getloadavg()
     return {
         **summary,
         "shortcut": {**shortcut.record(), "poisoned_rows": len(rows), "other_class_rows": others},
         "wall_seconds": round(time.perf_counter() - started, 1),
-        "load_average": {"before": [round(v, 2) for v in load_before], "after": [round(v, 2) for v in load_after]},
+        "load_average": load_average_since(load_before),
     }
 
 
