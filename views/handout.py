@@ -20,7 +20,7 @@ import plotly.graph_objects as go
 from models.contract import Prediction
 from views import compute
 from views.i18n import _
-from views.lesson_steps import PAGES, STEPS, Step
+from views.lesson_steps import PAGES, Step, lab_part
 from views.spec import Settings, Style, Subject
 from views.widgets import class_name
 from viz import probability_bars
@@ -98,7 +98,7 @@ def _answer_line(prediction: Prediction) -> str:
 def _heading(number: int, step: Step) -> str:
     """``3. Title`` for a step of the lesson, ``Lab: Title`` for a page of the lab (as its button says)."""
     title = _(step.title)
-    return html.escape(f"{number}. {title}" if number <= len(STEPS) else _("Lab: {title}").format(title=title))
+    return html.escape(_("Lab: {title}").format(title=title) if lab_part(number) else f"{number}. {title}")
 
 
 def _paragraph(text: str, css: str = "") -> str:

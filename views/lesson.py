@@ -30,7 +30,7 @@ from views import corpus, share, state
 from views.context import ViewContext
 from views.handout import Shown, build_handout
 from views.i18n import N_, _
-from views.lesson_steps import LAB, PAGES, STEPS, Step
+from views.lesson_steps import LAB, PAGES, STEPS, Step, lab_part
 from views.widgets import escape_markdown, show_output
 
 KEY = "lesson"
@@ -52,11 +52,6 @@ def applies(prediction: Prediction, model: AttentionModel) -> tuple[bool, str]:
 def step_number() -> int:
     """The current page, 1-based, clamped to the lesson and its lab (a link may ask for step 20)."""
     return min(max(1, state.get("step")), len(PAGES))
-
-
-def lab_part(number: int) -> int:
-    """Page ``number``'s part of the lab (1-based), or 0 for a step of the lesson."""
-    return max(0, number - len(STEPS))
 
 
 def _first_panel_key(name: str) -> str:

@@ -304,4 +304,11 @@ LAB: tuple[Step, ...] = (
     ),
 )
 PAGES: tuple[Step, ...] = STEPS + LAB
+
+
+def lab_part(number: int) -> int:
+    """Page ``number``'s part of the lab (1-based), or 0 for a step of the lesson."""
+    return max(0, number - len(STEPS))
+
+
 BY_KEY = {step.key: step for step in PAGES}
