@@ -37,13 +37,11 @@ run: install
 
 # Two pytest-xdist workers, one per core: much of a test's time is single-threaded Python (page
 # runs, figures, a browser waiting on the server), so a second worker fills the other core.
-# Each test goes to whichever worker is free (--dist load), so each worker makes the module and
-# session fixtures (models, the server, Chromium) that its own tests need. Keeping each file, and
-# every browser test, on one worker (--dist loadgroup with per-file groups, 3e2f36c) was not
-# faster on clean clones (17 min 1 s, 130 s of it a test that timed out, against 16 min 45 s
-# for this), and needed a collection hook of its own.
+# Each test goes to whichever worker is free, except the tests grouped by an expensive fixture
+# (tests/conftest.py: the server and Chromium, the fault scenarios' driver run, Ray), which share
+# one worker so the fixture is made once. Grouping every file instead (3e2f36c) was not faster.
 TEST_WORKERS ?= 2
-PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist load
+PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
 
 test: install chromium
 	$(PY) -m pytest -q $(PYTEST_PARALLEL)

@@ -33,6 +33,28 @@ def pytest_terminal_summary(terminalreporter) -> None:
     terminalreporter.write_line(f"{sum(FILE_SECONDS.values()):8.1f}s  in all ({len(FILE_SECONDS)} files)")
 
 
+# `make test` runs on two pytest-xdist workers with --dist loadgroup: a test goes to whichever
+# worker is free, except that the tests of one xdist_group all run on one worker, so that an
+# expensive fixture is made once instead of once per worker. The tests that use one of these
+# fixtures are grouped by it; test_faults.py marks itself ("faults": its 100-scenario driver
+# run, 80 s).
+GROUP_OF_FIXTURE = {
+    "browser_session": "browser",  # one server that loads and warms up every model, one Chromium
+    "local_ray": "ray",  # test_corpus.py: one local Ray cluster and its model-loading workers
+}
+
+
+# First: xdist's own hook turns the xdist_group marks into the node ids' "@group" suffix, by
+# which the controller groups the tests; a mark added after it has no effect (3e2f36c).
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for fixture in getattr(item, "fixturenames", ()):
+            if fixture in GROUP_OF_FIXTURE:
+                item.add_marker(pytest.mark.xdist_group(GROUP_OF_FIXTURE[fixture]))
+                break
+
+
 TINY_ROWS = [
     ("1", "Leaders meet in Geneva", "Foreign ministers discussed the peace treaty and the election crisis."),
     ("2", "Team wins the final", "The striker scored twice as the club won the championship match."),

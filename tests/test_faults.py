@@ -36,7 +36,8 @@ from models.data import SHARED_DIR
 from models.io import PROBE_FILES, REPORTS
 from models.registry import ALLOW_HF_ENV, REGISTRY
 
-pytestmark = pytest.mark.slow
+# One worker runs every scenario test, so the driver run behind them (``results``) is made once (conftest).
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("faults")]
 
 COPIED = ("app.py", "models", "views", "viz", "assets", "locales", ".streamlit")
 DRIVER = Path(__file__).parent / "helpers" / "fault_pages.py"
