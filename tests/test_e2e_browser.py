@@ -50,8 +50,8 @@ PAYLOADS = (
     "{{7*7}} ${7*7} <b>b</b>",
     "<iframe src=javascript:alert(5)>",
 )
-# Every payload in one text, for the walk through every view (one page run per view instead of
-# six): a view that parsed any of them leaves that payload's element, handler or maths behind
+# Every payload in one text, for the text area, the share link, the lesson's handout and the walk
+# through every view (one page run each instead of six): a view that parsed any of them leaves that payload's element, handler or maths behind
 # (INJECTED), whatever surrounds it. The iframe comes last, because an HTML parser reads
 # whatever follows an opening <iframe> as its raw text and would hide a later payload.
 EVERY_PAYLOAD = " ".join(PAYLOADS)
@@ -114,8 +114,8 @@ def query_of(link: str) -> dict[str, str]:
     return {key: values[0] for key, values in urllib.parse.parse_qs(urllib.parse.urlsplit(link).query, keep_blank_values=True).items()}
 
 
-@pytest.mark.parametrize("payload", PAYLOADS)
-def test_typed_markup_is_shown_as_typed_and_shared_as_data(session, page, loaded, payload):
+def test_typed_markup_is_shown_as_typed_and_shared_as_data(session, page, loaded):
+    payload = EVERY_PAYLOAD
     open_page(session, page, model=CLASSIFIER)
     submit_text(page, payload)
     assert_inert(session, page, payload, "after typing")
@@ -220,9 +220,10 @@ def test_markup_reaches_labels_hover_and_exports_literally(session, page, loaded
     assert page.evaluate(INJECTED) == [] and session.dialogs == []
 
 
-@pytest.mark.parametrize("payload", PAYLOADS)
-def test_lesson_qr_code_and_handout_treat_markup_as_data(session, page, payload):
+def test_lesson_qr_code_and_handout_treat_markup_as_data(session, page):
     from views.lesson_steps import STEPS
+
+    payload = EVERY_PAYLOAD
 
     # The last step shows the share QR code in the page; a link with a text keeps it.
     open_page(session, page, model=CLASSIFIER, view="lesson", step=str(len(STEPS)), text=payload)
