@@ -2,7 +2,10 @@
 
 The states come from ``views.VIEWS``, the page's modes and ``views.i18n.LANGUAGES``
 (``tests/helpers/browser.py: matrix_states``), so a new view is covered without editing this
-file; ``make screenshots`` pictures the same states for a person to look through (docs/matrix/).
+file. They cover every pair of those values, starting from every view in presenter mode in
+German (the most text in the largest type): about half the pages of the full product, which took
+3 minutes of the suite's time; ``make screenshots`` pictures them all for a person to look
+through (docs/matrix/).
 Each view is shown on the first of MATRIX_MODELS it applies to, with one short headline; the
 lesson on its step 1, revealed. One side-by-side page (two models' heatmaps) is checked as well.
 
@@ -54,7 +57,7 @@ from views.lesson_steps import STEPS
 pytestmark = pytest.mark.slow
 
 TOLERANCE_PX = 1.0
-STATES = matrix_states()
+STATES = matrix_states(pairwise=True)
 LAPTOP, PROJECTOR = MATRIX_SIZES
 # viz.heatmap's category names: "4 · the" for one token, "9–12 · the…cat" for a block of them.
 TOKEN_NAME = re.compile(r"(\d+)(?:–\d+)? · (.*)", re.DOTALL)

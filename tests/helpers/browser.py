@@ -226,10 +226,10 @@ def decode_qr(image: bytes) -> list[str]:
     return [found.text for found in zxingcpp.read_barcodes(Image.open(io.BytesIO(image)))]
 
 
-# The browser matrix (tests/test_browser_matrix.py checks it, `make screenshots` pictures it):
-# every view × normal and presenter mode × every language, each page seen at two window sizes, a
-# laptop's and a projector's. Generated from the lists, so a new view or language is covered as
-# soon as it is listed.
+# The browser matrix (tests/test_browser_matrix.py checks every pair of it, `make screenshots`
+# pictures all of it): every view × normal and presenter mode × every language, each page seen at
+# two window sizes, a laptop's and a projector's. Generated from the lists, so a new view or
+# language is covered as soon as it is listed.
 MATRIX_SIZES = ((1366, 768), (1920, 1080))
 MATRIX_MODES = {"normal": {}, "presenter": {"present": "1"}}
 # Each view is shown on the first of these models it applies to.
@@ -253,11 +253,28 @@ class MatrixState:
         return f"{'side-by-side-' if self.side_by_side else ''}{self.view}-{self.mode}-{self.lang}"
 
 
-def matrix_states() -> list[MatrixState]:
+# The mode and language with the most text in the largest type: every view is seen in them.
+MATRIX_FULLEST = {"mode": "presenter", "lang": "de"}
+
+
+def matrix_states(pairwise: bool = False) -> list[MatrixState]:
+    """Every view × mode × language, or with ``pairwise`` every pair of those values (tests/helpers/pairwise.py).
+
+    The pairwise set starts from every view in MATRIX_FULLEST, so each view is seen with its
+    longest labels at presenter size, and adds the rows that meet every other pair: each view in
+    the other mode and language, each mode in each language. The tests check that set; ``make
+    screenshots`` pictures every state for a person to look through.
+    """
+    from tests.helpers.pairwise import all_pairs
     from views import VIEWS
     from views.i18n import LANGUAGES
 
-    states = [MatrixState(view.KEY, mode, lang) for view in VIEWS for mode in MATRIX_MODES for lang in LANGUAGES]
+    if pairwise:
+        dimensions = {"view": [view.KEY for view in VIEWS], "mode": list(MATRIX_MODES), "lang": list(LANGUAGES)}
+        rows = all_pairs(dimensions, seed=[{"view": key, **MATRIX_FULLEST} for key in dimensions["view"]])
+        states = [MatrixState(str(row["view"]), str(row["mode"]), str(row["lang"])) for row in rows]
+    else:
+        states = [MatrixState(view.KEY, mode, lang) for view in VIEWS for mode in MATRIX_MODES for lang in LANGUAGES]
     return [*states, MatrixState(MATRIX_SIDE_BY_SIDE["view"], "normal", "en", side_by_side=True)]
 
 
