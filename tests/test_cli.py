@@ -55,21 +55,36 @@ def test_write_metrics_refuses_a_partial_test_set(capsys, tiny_ag_news):
     assert "whole test set" in capsys.readouterr().err
 
 
+USER_ERRORS = [
+    (("predict", "--model", "no-such-model", "hi"), "unknown model 'no-such-model'"),
+    (("predict", "--model", "keras-transformer", "   "), "the text is empty"),
+    (("evaluate", "--model", "keras-transformer", "--data", "/nonexistent"), "AG News test data not found"),
+    (("predict", "--model", "keras-transformer", "--ablate", "1:3", "hi there"), "there is no head 1:3"),
+    (("predict", "--model", "keras-transformer", "--ablate", "one:two", "hi there"), "'one:two' is not a head"),
+    (("predict", "--model", "bahdanau-rnn", "--ablate", "1:1", "hi there"), "use uniform attention instead"),
+    (("faithfulness", "--model", "bahdanau-dates", "--n", "2"), "generates text"),
+    (("seal", "keras-transformer", "--assets", "/nonexistent"), "is not a folder"),
+]
+
+
+@pytest.mark.parametrize("args, message", USER_ERRORS)
+def test_user_errors_exit_2_with_one_error_line(capsys, args, message):
+    """In this process: ``main`` returns 2 after one "error:" line; an exception it let through would fail the test."""
+    assert main(list(args)) == 2
+    error_lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error:")]
+    assert len(error_lines) == 1 and message in error_lines[0]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
-        (("predict", "--model", "no-such-model", "hi"), "unknown model 'no-such-model'"),
-        # A fresh interpreter that loads a model imports TensorFlow first: 4.5-7 s each, so slow.
-        pytest.param(("predict", "--model", "keras-transformer", "   "), "the text is empty", marks=pytest.mark.slow),
-        pytest.param(("evaluate", "--model", "keras-transformer", "--data", "/nonexistent"), "AG News test data not found", marks=pytest.mark.slow),
-        pytest.param(("predict", "--model", "keras-transformer", "--ablate", "1:3", "hi there"), "there is no head 1:3", marks=pytest.mark.slow),
-        pytest.param(("predict", "--model", "keras-transformer", "--ablate", "one:two", "hi there"), "'one:two' is not a head", marks=pytest.mark.slow),
-        pytest.param(("predict", "--model", "bahdanau-rnn", "--ablate", "1:1", "hi there"), "use uniform attention instead", marks=pytest.mark.slow),
-        pytest.param(("faithfulness", "--model", "bahdanau-dates", "--n", "2"), "generates text", marks=pytest.mark.slow),
-        (("seal", "keras-transformer", "--assets", "/nonexistent"), "is not a folder"),
+        USER_ERRORS[0],  # refused before TensorFlow is imported
+        # After a model is loaded, so with TensorFlow's start-up output: 4.5-7 s in a fresh interpreter.
+        pytest.param(*USER_ERRORS[1], marks=pytest.mark.slow),
     ],
 )
 def test_user_errors_exit_non_zero_with_one_line_and_no_traceback(args, message):
+    """The same as a user sees it: a fresh interpreter's exit status and everything on its stderr."""
     result = run_cli(*args)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
