@@ -580,6 +580,7 @@ def main(argv: list[str] | None = None) -> dict:
         "runs_planned": sessions * (texts + 1),
         **figures,
         "peak_rss_mb": sampler.peak_mb,
+        "peak_anonymous_mb": sampler.peak_anonymous_mb,
         "rss_series_mb": sampler.series,
         "server_log_tracebacks": dict(collections.Counter(server.log_tracebacks()).most_common(10)),
         "timestamp": dt.datetime.now().isoformat(timespec="seconds"),

@@ -930,6 +930,14 @@ def soak_peak(long: bool) -> Callable[[Sources], str]:
     return figure
 
 
+def soak_long_anonymous(sources: Sources) -> str:
+    """The long soak's peak without the pages of mapped files (bench.server.tree_memory_bytes), or why it is missing."""
+    result = sources.result("soak_all_long.json")
+    if "peak_anonymous_mb" not in result:
+        return "not recorded by this soak (bench/load_test.py records it since the sixth session)"
+    return f"{megabytes(result['peak_anonymous_mb'])} of it anonymous memory; the rest, {megabytes(result['peak_rss_mb'] - result['peak_anonymous_mb'])}, is pages of mapped files, mostly TensorFlow's libraries"
+
+
 def class_memory(sources: Sources) -> str:
     soak = sources.result("soak_all.json")
     claim(soak["peak_rss_mb"] < 1.5 * 1024, "Peak memory with all four models loaded stays under 1.5 GB for a class typing headlines")
@@ -1073,6 +1081,7 @@ BLOCKS: dict[str, Callable[[Sources], str]] = {
     "heatmap-weights-bytes": heatmap_weights_bytes,
     "soak-peak": soak_peak(long=False),
     "soak-long-peak": soak_peak(long=True),
+    "soak-long-anonymous": soak_long_anonymous,
     "corpus": corpus_table,
     "corpus-view": corpus_view,
 }

@@ -97,19 +97,29 @@ def app_tree(revision: str | None = None) -> Iterator[tuple[Path, dict]]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-def tree_rss_bytes(process: psutil.Process) -> int:
-    """Resident memory of ``process`` and all its descendants (TensorFlow may fork helpers)."""
-    total = 0
+def tree_memory_bytes(process: psutil.Process) -> tuple[int, int]:
+    """Resident memory of ``process`` and all its descendants (TensorFlow may fork helpers): (all, anonymous).
+
+    Anonymous is resident memory minus the resident pages of mapped files and shared memory
+    (``/proc/PID/statm``'s "shared", psutil's ``shared``). Those are mostly the shared libraries'
+    code: importing TensorFlow alone makes about 480 MB of its .so files resident, clean pages
+    that the kernel drops and reads again under memory pressure, and that every process running
+    TensorFlow shares. Anonymous memory (weights, traced graphs, caches, Python objects) is what
+    a class's server must really hold.
+    """
+    total = anonymous = 0
     try:
         members = [process, *process.children(recursive=True)]
     except psutil.Error:
-        return 0
+        return 0, 0
     for member in members:
         try:
-            total += member.memory_info().rss
+            info = member.memory_info()
         except psutil.Error:
             continue  # a helper that exited between listing and reading
-    return total
+        total += info.rss
+        anonymous += info.rss - info.shared
+    return total, anonymous
 
 
 def tree_cpu_seconds(pid: int) -> float:
@@ -150,7 +160,7 @@ def wait_until_idle(pid: int, limit: float, idle_share: float = 0.05, quiet_seco
 
 
 class RssSampler:
-    """Samples a process tree's resident memory in a background thread.
+    """Samples a process tree's resident memory (all of it, and its anonymous part) in a background thread.
 
     The series is bounded: when it reaches ``max_samples`` every other sample is dropped and the
     interval doubles, so an hour-long soak keeps the same resolution per stored point as a short
@@ -164,6 +174,7 @@ class RssSampler:
         self._start = time.monotonic()
         self._series: list[tuple[float, float]] = []
         self._peak = 0
+        self._peak_anonymous = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="rss-sampler", daemon=True)
@@ -178,9 +189,10 @@ class RssSampler:
 
     def sample(self) -> float:
         """Take one sample now and return it in MB (also recorded in the series)."""
-        rss = tree_rss_bytes(self._process)
+        rss, anonymous = tree_memory_bytes(self._process)
         with self._lock:
             self._peak = max(self._peak, rss)
+            self._peak_anonymous = max(self._peak_anonymous, anonymous)
             self._series.append((round(time.monotonic() - self._start, 2), round(rss / MB, 1)))
             if len(self._series) >= self._max_samples:
                 self._series = self._series[::2]
@@ -196,6 +208,12 @@ class RssSampler:
     def peak_mb(self) -> float:
         with self._lock:
             return round(self._peak / MB, 1)
+
+    @property
+    def peak_anonymous_mb(self) -> float:
+        """The peak of resident memory less mapped files' pages (``tree_memory_bytes``)."""
+        with self._lock:
+            return round(self._peak_anonymous / MB, 1)
 
     @property
     def series(self) -> list[tuple[float, float]]:
