@@ -37,7 +37,9 @@ def pytest_terminal_summary(terminalreporter) -> None:
 # worker is free, except that the tests of one xdist_group all run on one worker, so that an
 # expensive fixture is made once instead of once per worker. The tests that use one of these
 # fixtures are grouped by it; test_faults.py marks itself ("faults": its 100-scenario driver
-# run, 80 s).
+# run, 80 s), and so does test_combinations.py (its states share the page's cache and MiniLM's
+# traced shapes: 132 s summed on one worker against 144-171 s split over two). Grouping
+# test_properties.py the same way made it slower (303 s against 189-194 s).
 GROUP_OF_FIXTURE = {
     "browser_session": "browser",  # one server that loads and warms up every model, one Chromium
     "local_ray": "ray",  # test_corpus.py: one local Ray cluster and its model-loading workers

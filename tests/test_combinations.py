@@ -99,6 +99,11 @@ def text_for(model_id: str) -> str:
     return min((text for text in state.EXAMPLES[state.model_kind(model_id)] if " " in text), key=len)
 
 
+# One worker runs every state (conftest): the page's shared cache and MiniLM's traced shapes serve
+# them all, where split over two workers each worker computed and traced them again.
+pytestmark = pytest.mark.xdist_group("combinations")
+
+
 def state_id(s) -> str:
     return f"{s['view']}-{s['model']}-{s['compare'] or 'alone'}-{s['lang']}-w{int(s['words'])}-h{int(s['hide_special'])}"
 
