@@ -964,8 +964,9 @@ def soak_reliability(long: bool) -> Callable[[Sources], str]:
         if long:
             return f"{clean}; memory {memory['start']} → {memory['middle']} half way → {memory['end']} at the end, peak {peak}"
         start, end = result["rss_mb"]["start"], result["rss_mb"]["end"]
-        claim(abs(end - start) <= 0.05 * start, "memory flat")
-        return f"{clean}; memory flat: {memory['start']} at the start, {memory['middle']} half way, {memory['end']} at the end, peak {peak}"
+        # A leak grows; the allocator handing freed memory back (malloc_trim) may end it lower.
+        claim(end <= 1.05 * start, "memory does not grow")
+        return f"{clean}; memory does not grow: {memory['start']} at the start, {memory['middle']} half way, {memory['end']} at the end, peak {peak}"
 
     return figure
 
