@@ -37,9 +37,10 @@ run: install
 
 # Two pytest-xdist workers, one per core: much of a test's time is single-threaded Python (page
 # runs, figures, a browser waiting on the server), so a second worker fills the other core.
-# Each test goes to whichever worker is free, except the tests grouped by an expensive fixture
-# (tests/conftest.py: the server and Chromium, the fault scenarios' driver run, Ray), which share
-# one worker so the fixture is made once. Grouping every file instead (3e2f36c) was not faster.
+# Each test goes to whichever worker is free, except the groups that share something expensive
+# (tests/conftest.py lists them: the server and Chromium, Ray, the fault scenarios' driver run,
+# the combination states' cache), each on one worker so it is made once. Grouping every file
+# instead (3e2f36c) was not faster.
 TEST_WORKERS ?= 2
 PYTEST_PARALLEL := -n $(TEST_WORKERS) --dist loadgroup
 

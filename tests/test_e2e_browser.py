@@ -51,8 +51,8 @@ PAYLOADS = (
     "<iframe src=javascript:alert(5)>",
 )
 # Every payload in one text, for the text area, the share link, the lesson's handout and the walk
-# through every view (one page run each instead of six): a view that parsed any of them leaves that payload's element, handler or maths behind
-# (INJECTED), whatever surrounds it. The iframe comes last, because an HTML parser reads
+# through every view (one page run each instead of six): a view that parsed any of them leaves
+# that payload's element, handler or maths behind (INJECTED), whatever surrounds it. The iframe comes last, because an HTML parser reads
 # whatever follows an opening <iframe> as its raw text and would hide a later payload.
 EVERY_PAYLOAD = " ".join(PAYLOADS)
 CLASSIFIER = "keras-transformer"
